@@ -1,0 +1,128 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { LabError } from './topology/errors.ts';
+import type { Nat } from './topology/nat.ts';
+import { planTopology, type PlannedHost, type Topology, type TopologyInput } from './topology/topology.ts';
+import { nsName } from './network/names.ts';
+import { openNetwork, startNetwork, type StartedNetwork } from './network/network.ts';
+import type { RunResult } from './network/run.ts';
+import { ICE_TRANSPORTS, StartedCoturn, iceServersFor, startCoturn, turnHostname, type CoturnOptions, type IceServer, type IceTransport, type TurnInfo } from './turn/coturn.ts';
+
+export interface LabOptions {
+  /** Lab name (namespace infix). Random when left out; `icelab up` uses "default". */
+  id?: string;
+  coturn?: CoturnOptions;
+}
+
+/** What `icelab up --json` and `status --json` print. */
+export interface LabSummary {
+  id: string;
+  hosts: { name: string; netns: string; ip: string; preset: string; nat: Nat | null; routers: string[] }[];
+  turn: {
+    host: string;
+    ips: [string, string];
+    hostname: string;
+    iceServers: Record<IceTransport, IceServer[]>;
+    secret: string;
+    staticUser: { username: string; credential: string };
+    logFile: string;
+    caFile: string;
+    metrics: string;
+  };
+}
+
+/** A running lab: the network plus its TURN server(s). Dispose it (or `stop()`) to remove everything. */
+export class StartedLab implements AsyncDisposable {
+  readonly network: StartedNetwork;
+  readonly turn: StartedCoturn;
+  constructor(network: StartedNetwork, turn: StartedCoturn) {
+    this.network = network;
+    this.turn = turn;
+  }
+  get id(): string {
+    return this.network.id;
+  }
+  get topology(): Topology {
+    return this.network.topology;
+  }
+  host(name: string): PlannedHost {
+    const h = this.topology.hosts.find((x) => x.name === name);
+    if (!h) {
+      throw new LabError('ERR_UNKNOWN_HOST', `no LAN host named "${name}" in lab "${this.id}"`, {
+        hint: `use one of: ${this.topology.hosts.map((x) => x.name).join(', ')}`,
+      });
+    }
+    return h;
+  }
+  iceServers(transport: IceTransport, user?: string): IceServer[] {
+    return this.turn.iceServers(transport, user);
+  }
+  exec(node: string, command: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult> {
+    return this.network.exec(node, command, opts);
+  }
+  summary(): LabSummary {
+    const info = this.turn.info;
+    return {
+      id: this.id,
+      hosts: this.topology.hosts.map((h) => ({
+        name: h.name,
+        netns: nsName(this.id, h.name),
+        ip: h.ip,
+        preset: h.preset,
+        nat: h.nat,
+        routers: h.routers,
+      })),
+      turn: {
+        host: info.host,
+        ips: info.ips,
+        hostname: info.hostname,
+        iceServers: Object.fromEntries(ICE_TRANSPORTS.map((t) => [t, iceServersFor(info, t)])) as Record<IceTransport, IceServer[]>,
+        secret: info.secret,
+        staticUser: info.staticUser,
+        logFile: info.logFile,
+        caFile: info.caFile,
+        metrics: info.metrics,
+      },
+    };
+  }
+  async stop(): Promise<void> {
+    await this.network.stop();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/** Validates the topology (every problem at once), builds it and starts coturn; ready = STUN answers. */
+export async function startLab(topology: TopologyInput | Topology, opts: LabOptions = {}): Promise<StartedLab> {
+  const plan = 'publicSubnet' in topology ? topology : planTopology(topology);
+  const network = await startNetwork(plan, opts.id === undefined ? {} : { id: opts.id });
+  try {
+    writeHostsFiles(network);
+    const turn = await startCoturn(network, plan.turn[0]!, opts.coturn);
+    network.setService('turn', turn.info);
+    network.markComplete();
+    return new StartedLab(network, turn);
+  } catch (e) {
+    await network.stop();
+    throw e;
+  }
+}
+
+/** Re-attaches to a lab that is up (for the CLI's status, exec and connect). */
+export function openLab(id: string): StartedLab {
+  const network = openNetwork(id);
+  const info = network.services.turn as TurnInfo | undefined;
+  if (!info) throw new LabError('ERR_LAB_NOT_FOUND', `lab "${id}" has no TURN server yet`, { hint: 'wait for `icelab up` to finish' });
+  return new StartedLab(network, new StartedCoturn(network, network.topology.turn[0]!, info));
+}
+
+/** `ip netns exec` bind-mounts /etc/netns/<ns>/hosts: every lab host resolves the TURN names. */
+function writeHostsFiles(network: StartedNetwork): void {
+  const t = network.topology;
+  const lines = ['127.0.0.1 localhost', ...t.turn.map((x) => `${x.ips[0]} ${turnHostname(x.name)}`), ''].join('\n');
+  for (const node of [...t.hosts, ...t.turn]) {
+    const dir = `/etc/netns/${network.ns(node.name)}`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/hosts`, lines);
+  }
+}

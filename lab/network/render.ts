@@ -1,0 +1,210 @@
+import type { Link, Nat } from '../topology/nat.ts';
+import type { PlannedRouter, Topology } from '../topology/topology.ts';
+import { nsName } from './names.ts';
+
+/**
+ * Renders the shell script that builds a topology: namespaces, veths, bridges, addresses, routes,
+ * sysctls, nftables and netem. One `sh` process runs it; `ip` and `nft` read batches, so the whole
+ * lab costs a few dozen short execs. The public segment is a bridge inside the lab's own `pub`
+ * namespace: nothing is attached to the root namespace, so no packet can leave the lab.
+ */
+export function renderBuild(t: Topology, labId: string): string {
+  const ns = (node: string) => nsName(labId, node);
+  const pub = ns('pub');
+  const all = allNamespaces(t, labId);
+  const out: string[] = ['set -e', `ip -b - <<'EOF'\n${all.map((n) => `netns add ${n}`).join('\n')}\nEOF`];
+  const perNs = new Map<string, string[]>(all.map((n) => [n, ['link set lo up']]));
+  const lines = (n: string) => perNs.get(n)!;
+  lines(pub).push('link add br0 type bridge', 'link set br0 up');
+  for (const r of t.routers) lines(ns(r.name)).push('link add lan0 type bridge', 'link set lan0 up', `addr add ${r.lanIp}/${r.lanPrefix} dev lan0`);
+
+  // Every uplink is a veth created from the namespace that owns the bridge end, then configured inside.
+  for (const up of uplinks(t, labId)) {
+    const bridge = up.peerNs === pub ? 'br0' : 'lan0';
+    lines(up.peerNs).push(`link add ${up.peerIfname} type veth peer name ${up.ifname} netns ${up.ns}`, `link set ${up.peerIfname} master ${bridge} up`);
+    lines(up.ns).push(`link set ${up.ifname} up`, ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`), up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`);
+  }
+  // Links must exist before the far end's namespace configures them: pub first, then routers from
+  // the outermost in, then the rest.
+  const depth = (name: string | null): number => (name === null ? 0 : 1 + depth(t.routers.find((r) => r.name === name)!.upstream));
+  const routersOut = [...t.routers].sort((a, b) => depth(a.name) - depth(b.name));
+  const order = [pub, ...routersOut.map((r) => ns(r.name))];
+  for (const n of order) out.push(ipBatch(n, lines(n)));
+  const rest = all.filter((n) => !order.includes(n));
+  out.push(parallel(rest.map((n) => ipBatch(n, lines(n)))));
+  out.push(
+    parallel([
+      ...t.routers.map((r) => inNs(ns(r.name), routerSetup(r, t))),
+      ...t.turn.map((x) => inNs(ns(x.name), `nft -f - <<'EOF'\n${renderTurnNft()}EOF`)),
+    ]),
+  );
+  for (const h of t.hosts) {
+    if (h.firewall && h.routers.length === 0) out.push(inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.firewall)}EOF`));
+  }
+  for (const up of uplinks(t, labId)) if (up.link) out.push(...linkCommands(up, up.link));
+  return out.join('\n') + '\n';
+}
+
+export function allNamespaces(t: Topology, labId: string): string[] {
+  return ['pub', ...t.turn.map((x) => x.name), ...t.routers.map((r) => r.name), ...t.hosts.map((h) => h.name)].map((n) => nsName(labId, n));
+}
+
+/** A node's link towards the public segment: its interface and the bridge port at the other end. */
+export interface Uplink {
+  node: string;
+  ns: string;
+  ifname: string;
+  ips: string[];
+  gateway: string | null;
+  peerNs: string;
+  peerIfname: string;
+  link: Link | null;
+}
+
+export function uplinks(t: Topology, labId: string): Uplink[] {
+  const ns = (node: string) => nsName(labId, node);
+  const ports = new Map<string, number>();
+  const port = (peerNs: string, prefix: string) => {
+    const n = (ports.get(peerNs) ?? 0) + 1;
+    ports.set(peerNs, n);
+    return `${prefix}${n}`;
+  };
+  const attach = (node: string, ifname: string, ips: string[], gateway: string | null, via: string | null, link: Link | null): Uplink => {
+    const peerNs = via ? ns(via) : ns('pub');
+    return { node, ns: ns(node), ifname, ips, gateway, peerNs, peerIfname: port(peerNs, via ? 'c' : 'p'), link };
+  };
+  return [
+    ...t.turn.map((x) => attach(x.name, 'eth0', x.ips.map((ip) => `${ip}/15`), null, null, null)),
+    ...t.routers.map((r) => attach(r.name, 'wan0', [`${r.wanIp}/${r.wanPrefix}`], r.wanGateway, r.upstream, r.link)),
+    ...t.hosts.map((h) => attach(h.name, 'eth0', [`${h.ip}/${h.prefix}`], h.gateway, h.routers[0] ?? null, h.link)),
+  ];
+}
+
+/** Runs commands concurrently and fails if any of them failed. */
+const parallel = (cmds: string[]) =>
+  `pids=''\n${cmds.map((c) => `(\n${c}\n) &\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done`;
+const ipBatch = (n: string, lines: string[]) => `ip -n ${n} -b - <<'EOF'\n${lines.join('\n')}\nEOF`;
+/** nsenter is lighter than `ip netns exec` (no /sys remount) and enough for nft and sysctls. */
+const inNs = (n: string, script: string) => `nsenter --net=/run/netns/${n} sh -e -c '${script.replaceAll("'", `'\\''`)}'`;
+
+function routerSetup(r: PlannedRouter, t: Topology): string {
+  const sysctls = [
+    'net.ipv4.ip_forward=1',
+    'net.ipv4.conf.all.rp_filter=0',
+    'net.ipv4.conf.default.rp_filter=0',
+  ];
+  // conntrack's UDP timeouts are the mapping lifetime (the sysctls appear once nft loaded conntrack).
+  const timeouts = [
+    `net.netfilter.nf_conntrack_udp_timeout=${r.nat.mappingLifetime}`,
+    `net.netfilter.nf_conntrack_udp_timeout_stream=${r.nat.mappingLifetime}`,
+  ];
+  return `sysctl -qw ${sysctls.join(' ')}\nnft -f - <<'EOF'\n${renderRouterNft(r, clientIps(r, t))}EOF\nsysctl -qw ${timeouts.join(' ')}`;
+}
+
+/** LAN clients of a router: its hosts and the WAN addresses of routers behind it. */
+export function clientIps(r: PlannedRouter, t: Topology): string[] {
+  return [
+    ...t.hosts.filter((h) => h.routers[0] === r.name).map((h) => h.ip),
+    ...t.routers.filter((d) => d.upstream === r.name).map((d) => d.wanIp),
+  ];
+}
+
+/**
+ * nftables for one NAT router, after the recipes in ENVIRONMENT.md:
+ * - mapping: masquerade keeps the LAN port when free (endpoint-independent); `random` picks a new
+ *   port per destination (address-and-port-dependent);
+ * - filtering: conntrack alone admits only replies (address-and-port-dependent); for weaker filtering
+ *   a per-client set of mapped ports (or port . remote address) is filled after source NAT and
+ *   inbound packets that match it are DNATed to the client;
+ * - hairpinning: a LAN packet to the public mapping is DNATed to the client and SNATed to the
+ *   public address, so the receiver sees the mapped address;
+ * - unsolicited inbound packets to the router itself are dropped (or rejected) before conntrack
+ *   confirms them, otherwise they claim the port and mapping turns endpoint-dependent (pitfall 1).
+ */
+export function renderRouterNft(r: PlannedRouter, clients: readonly string[]): string {
+  const nat: Nat = r.nat;
+  const life = `${nat.mappingLifetime}s`;
+  const eim = nat.mapping === 'endpoint-independent';
+  const trackPorts = eim && (nat.filtering === 'endpoint-independent' || nat.hairpinning);
+  const trackPeers = eim && nat.filtering === 'address-dependent';
+  const sets: string[] = [];
+  const pre: string[] = [];
+  const post: string[] = [];
+  const track: string[] = [];
+  clients.forEach((ip, i) => {
+    if (trackPorts) {
+      sets.push(`  set mapped${i} { type inet_service; flags dynamic,timeout; timeout ${life}; }`);
+      track.push(`    oifname "wan0" ct direction original ct original ip saddr ${ip} update @mapped${i} { udp sport }`);
+      if (nat.filtering === 'endpoint-independent') {
+        pre.push(`    iifname "wan0" ip daddr ${r.wanIp} udp dport @mapped${i} dnat to ${ip}`);
+      }
+      if (nat.hairpinning) pre.push(`    iifname "lan0" ip daddr ${r.wanIp} udp dport @mapped${i} dnat to ${ip}`);
+    }
+    if (trackPeers) {
+      sets.push(`  set peers${i} { type inet_service . ipv4_addr; flags dynamic,timeout; timeout ${life}; }`);
+      track.push(`    oifname "wan0" ct direction original ct original ip saddr ${ip} update @peers${i} { udp sport . ip daddr }`);
+      pre.push(`    iifname "wan0" ip daddr ${r.wanIp} udp dport . ip saddr @peers${i} dnat to ${ip}`);
+    }
+  });
+  if (nat.hairpinning) post.push(`    oifname "lan0" ct status dnat ip saddr ${r.lanSubnet} snat to ${r.wanIp}`);
+  post.push(`    oifname "wan0" masquerade${eim ? '' : ' fully-random'}`);
+  const unsolicited = nat.unsolicited === 'reject' ? 'reject with icmp type port-unreachable' : 'drop';
+  const fw = r.firewall;
+  const forward: string[] = [];
+  if (fw?.udp === 'block') forward.push('    iifname "lan0" meta l4proto udp drop');
+  if (fw?.tcpPorts) forward.push(`    iifname "lan0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
+  forward.push(`    iifname "wan0" ct state new ct status != dnat ${unsolicited}`);
+  const chain = (name: string, hook: string, prio: string, body: string[]) =>
+    `  chain ${name} {\n    type ${hook === 'prerouting' || (hook === 'postrouting' && prio === 'srcnat') ? 'nat' : 'filter'} hook ${hook} priority ${prio}; policy accept;\n${body.map((l) => `${l}\n`).join('')}  }`;
+  return [
+    'table ip icelab {',
+    ...sets,
+    chain('prerouting', 'prerouting', 'dstnat', pre),
+    chain('postrouting', 'postrouting', 'srcnat', post),
+    ...(track.length ? [chain('track', 'postrouting', 'srcnat + 1', track)] : []),
+    chain('input', 'input', 'filter', [`    iifname "wan0" ct state new ${unsolicited}`]),
+    chain('forward', 'forward', 'filter', forward),
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** TURN hosts also answer on the ports firewalls let through: TCP 443 and 80, both to the TCP listener, which also takes TLS. */
+export function renderTurnNft(): string {
+  return [
+    'table ip icelab {',
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    '    tcp dport 443 redirect to :5349',
+    '    tcp dport 80 redirect to :3478',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** A firewall on a host without NAT filters its own output. */
+export function renderHostFirewall(fw: { udp: 'allow' | 'block'; tcpPorts?: number[] | undefined }): string {
+  const rules: string[] = [];
+  if (fw.udp === 'block') rules.push('    oifname "eth0" meta l4proto udp drop');
+  if (fw.tcpPorts) rules.push(`    oifname "eth0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
+  return `table ip icelab {\n  chain output {\n    type filter hook output priority filter; policy accept;\n${rules.map((l) => `${l}\n`).join('')}  }\n}\n`;
+}
+
+/** netem arguments for a link; delay is one-way, applied on both ends of the link. */
+export function netemArgs(link: Link): string {
+  const parts: string[] = [];
+  if (link.delayMs > 0 || link.jitterMs > 0) parts.push(`delay ${link.delayMs}ms${link.jitterMs > 0 ? ` ${link.jitterMs}ms` : ''}`);
+  if (link.lossPercent > 0) parts.push(`loss ${link.lossPercent}%`);
+  if (link.rateKbit) parts.push(`rate ${link.rateKbit}kbit`);
+  return parts.length ? `netem ${parts.join(' ')}` : 'netem';
+}
+
+/** tc commands shaping both directions of an uplink: egress on the node's end and on the bridge's end. */
+export function linkCommands(up: Uplink, link: Link | null): string[] {
+  const args = link ? `replace dev %s root ${netemArgs(link)}` : 'del dev %s root';
+  return [
+    `tc -n ${up.ns} qdisc ${args.replace('%s', up.ifname)}${link ? '' : ' 2>/dev/null || true'}`,
+    `tc -n ${up.peerNs} qdisc ${args.replace('%s', up.peerIfname)}${link ? '' : ' 2>/dev/null || true'}`,
+  ];
+}

@@ -1,0 +1,235 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { LabError } from '../topology/errors.ts';
+import type { PlannedTurn } from '../topology/topology.ts';
+import type { StartedNetwork } from '../network/network.ts';
+import { run, runScript } from '../network/run.ts';
+
+export const TURN_PORTS = { udp: 3478, tcp: 3478, tls: 5349, alternate: 3479, firewallFriendly: 443 } as const;
+export const REALM = 'icelab.test';
+/** The name TLS clients use; every lab host resolves it through /etc/netns/<ns>/hosts. */
+export const turnHostname = (name: string) => `${name}.lab.test`;
+/**
+ * Peers a TURN server must not relay to (pitfall 2: browsers check relay→private host candidates;
+ * coturn closes allocations it cannot route). Ranges the lab uses for LANs and carrier-grade NAT,
+ * plus the usual SSRF targets. coturn denies loopback unless allow-loopback-peers.
+ */
+export const DENIED_PEERS = [
+  '0.0.0.0-0.255.255.255',
+  '10.0.0.0-10.255.255.255',
+  '100.64.0.0-100.127.255.255',
+  '169.254.0.0-169.254.255.255',
+  '172.16.0.0-172.31.255.255',
+  '192.168.0.0-192.168.255.255',
+];
+
+export type IceTransport = 'stun' | 'turn-udp' | 'turn-tcp' | 'turns-tcp';
+export const ICE_TRANSPORTS: readonly IceTransport[] = ['stun', 'turn-udp', 'turn-tcp', 'turns-tcp'];
+export interface IceServer {
+  urls: string;
+  username?: string;
+  credential?: string;
+}
+
+/** Settings a test may weaken on purpose (the TURN suite checks that it notices). */
+export interface CoturnOptions {
+  allowLoopbackPeers?: boolean;
+  deniedPeers?: readonly string[];
+  /** Extra turnserver.conf lines. */
+  extraConfig?: readonly string[];
+}
+
+export interface TurnInfo {
+  host: string;
+  ips: [string, string];
+  hostname: string;
+  realm: string;
+  secret: string;
+  staticUser: { username: string; credential: string };
+  logFile: string;
+  caFile: string;
+  metrics: string;
+  pid: number;
+}
+
+/** TURN REST API credentials (draft-uberti-behave-turn-rest): user "expiry:name", HMAC-SHA1 of it. */
+export function restCredentials(secret: string, user = 'icelab', ttlSec = 3600, now = Date.now()): { username: string; credential: string } {
+  const username = `${Math.floor(now / 1000) + ttlSec}:${user}`;
+  return { username, credential: createHmac('sha1', secret).update(username).digest('base64') };
+}
+
+/** Ready-made iceServers for one transport with fresh REST credentials. */
+export function iceServersFor(info: Pick<TurnInfo, 'ips' | 'hostname' | 'secret'>, transport: IceTransport, user = 'icelab'): IceServer[] {
+  const ip = info.ips[0];
+  if (transport === 'stun') return [{ urls: `stun:${ip}:${TURN_PORTS.udp}` }];
+  const cred = restCredentials(info.secret, user);
+  const urls = {
+    'turn-udp': `turn:${ip}:${TURN_PORTS.udp}?transport=udp`,
+    // 443 gets through firewalls that only allow web ports; coturn takes plain TCP on its TLS port.
+    'turn-tcp': `turn:${ip}:${TURN_PORTS.tcp}?transport=tcp`,
+    'turns-tcp': `turns:${info.hostname}:${TURN_PORTS.firewallFriendly}?transport=tcp`,
+  }[transport];
+  return [{ urls, ...cred }];
+}
+
+export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: string, staticPassword: string, opts: CoturnOptions = {}): string {
+  return [
+    ...turn.ips.map((ip) => `listening-ip=${ip}`),
+    `relay-ip=${turn.ips[0]}`,
+    `listening-port=${TURN_PORTS.udp}`,
+    `tls-listening-port=${TURN_PORTS.tls}`,
+    `realm=${REALM}`,
+    'fingerprint',
+    'lt-cred-mech',
+    'use-auth-secret',
+    `static-auth-secret=${secret}`,
+    `user=icelab:${staticPassword}`,
+    `cert=${join(dir, 'cert.pem')}`,
+    `pkey=${join(dir, 'key.pem')}`,
+    'no-cli',
+    'no-multicast-peers',
+    ...(opts.allowLoopbackPeers ? ['allow-loopback-peers'] : []),
+    ...(opts.deniedPeers ?? DENIED_PEERS).map((r) => `denied-peer-ip=${r}`),
+    'log-file=stdout',
+    'simple-log',
+    'verbose',
+    `pidfile=${join(dir, 'turnserver.pid')}`,
+    ...(opts.extraConfig ?? []),
+    '',
+  ].join('\n');
+}
+
+/** A lab CA and a server certificate for the name and both addresses (browsers refuse self-signed). */
+export async function makeCertificates(dir: string, turn: PlannedTurn): Promise<void> {
+  const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7';
+  const san = [`DNS:${turnHostname(turn.name)}`, ...turn.ips.map((ip) => `IP:${ip}`)].join(',');
+  await runScript(
+    [
+      `cd ${dir}`,
+      `openssl req -x509 ${ec} -keyout ca.key -out ca.pem -subj "/CN=icelab lab CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign 2>/dev/null`,
+      `openssl req -x509 -CA ca.pem -CAkey ca.key ${ec} -keyout key.pem -out cert.pem -subj "/CN=${turnHostname(turn.name)}" -addext "subjectAltName=${san}" -addext extendedKeyUsage=serverAuth -addext basicConstraints=CA:FALSE 2>/dev/null`,
+    ].join('\n'),
+    'generating the TURN server certificate',
+  );
+}
+
+let prometheusSupport: boolean | undefined;
+/** Debian's coturn 4.6.1 is built without Prometheus; the upstream image has it. */
+export async function coturnHasPrometheus(): Promise<boolean> {
+  prometheusSupport ??= (await run(['turnserver', '--help'])).stdout.includes('prometheus');
+  return prometheusSupport;
+}
+
+export class StartedCoturn {
+  readonly info: TurnInfo;
+  readonly #net: StartedNetwork;
+  readonly #turn: PlannedTurn;
+  constructor(net: StartedNetwork, turn: PlannedTurn, info: TurnInfo) {
+    this.#net = net;
+    this.#turn = turn;
+    this.info = info;
+  }
+  iceServers(transport: IceTransport, user?: string): IceServer[] {
+    return iceServersFor(this.info, transport, user);
+  }
+  /** The server's log so far (a call's evidence takes the part written during the call). */
+  log(fromByte = 0): string {
+    try {
+      return readFileSync(this.info.logFile).subarray(fromByte).toString();
+    } catch {
+      return '';
+    }
+  }
+  logSize(): number {
+    try {
+      return readFileSync(this.info.logFile).length;
+    } catch {
+      return 0;
+    }
+  }
+  /** Stops the server (allocations die with it) and starts it again with the same configuration. */
+  async restart(): Promise<void> {
+    await this.stop();
+    const pid = await launch(this.#net, this.#turn, this.info.logFile, join(this.#net.dir, this.#turn.name));
+    Object.assign(this.info, { pid });
+  }
+  async stop(): Promise<void> {
+    try {
+      process.kill(this.info.pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 100 && isRunning(this.info.pid); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const isRunning = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+
+/** Starts coturn in its lab host and waits until it answers a STUN binding request. */
+export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: CoturnOptions = {}): Promise<StartedCoturn> {
+  const dir = join(net.dir, turn.name);
+  mkdirSync(dir, { recursive: true });
+  const secret = randomBytes(18).toString('base64url');
+  const staticPassword = randomBytes(12).toString('base64url');
+  await makeCertificates(dir, turn);
+  writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, staticPassword, opts));
+  const logFile = join(dir, 'turnserver.log');
+  const pid = await launch(net, turn, logFile, dir);
+  return new StartedCoturn(net, turn, {
+    host: turn.name,
+    ips: turn.ips,
+    hostname: turnHostname(turn.name),
+    realm: REALM,
+    secret,
+    staticUser: { username: 'icelab', credential: staticPassword },
+    logFile,
+    caFile: join(dir, 'ca.pem'),
+    metrics: (await coturnHasPrometheus()) ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
+    pid,
+  });
+}
+
+async function launch(net: StartedNetwork, turn: PlannedTurn, logFile: string, dir: string): Promise<number> {
+  const fd = openSync(logFile, 'a');
+  // Detached, so a lab left up by `icelab up` keeps its server; teardown kills every process in the namespace.
+  const child = net.spawn(turn.name, ['turnserver', '-n', '-c', join(dir, 'turnserver.conf')], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.unref();
+  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  child.once('error', () => undefined);
+  await waitForStun(net, turn, exited, logFile);
+  return child.pid!;
+}
+
+/** Ready means a STUN binding answered on the primary address, not "some time has passed". */
+async function waitForStun(net: StartedNetwork, turn: PlannedTurn, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
+  const t0 = Date.now();
+  let dead: number | null = null;
+  void exited.then((c) => (dead = c));
+  let last = '';
+  while (Date.now() - t0 < timeoutMs) {
+    if (dead !== null) break;
+    const r = await net.exec(turn.name, ['timeout', '0.5', 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]]);
+    if (r.code === 0 && /UDP reflexive addr/i.test(r.stdout)) return;
+    last = (r.stderr || r.stdout).trim().split('\n').pop() ?? '';
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+  const error = log.split('\n').filter((l) => /ERROR|cannot|bind/i.test(l)).slice(-3).join(' | ');
+  throw new LabError(
+    'ERR_TURN_NOT_READY',
+    dead !== null
+      ? `coturn in lab host "${turn.name}" exited with code ${dead} before answering STUN: ${error || 'see ' + logFile}`
+      : `coturn in lab host "${turn.name}" did not answer a STUN binding on ${turn.ips[0]}:${TURN_PORTS.udp} within ${timeoutMs} ms (last: ${last || 'no answer'})`,
+    {
+      hint: /turnserver.*(not found|ENOENT)|No such file/i.test(error + last)
+        ? 'install coturn: apt-get install coturn'
+        : `read the server log at ${logFile}`,
+      context: { host: turn.name, address: turn.ips[0], log: logFile },
+    },
+  );
+}

@@ -1,0 +1,13 @@
+// mocha's spec reporter plus the closing line CI reads: "N passed, N failed".
+const { reporters } = require('mocha');
+
+class SummaryReporter extends reporters.Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once('end', () => {
+      const s = runner.stats;
+      process.stdout.write(`\n${s.passes} passed, ${s.failures} failed${s.pending ? `, ${s.pending} skipped` : ''}\n`);
+    });
+  }
+}
+module.exports = SummaryReporter;
