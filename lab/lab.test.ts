@@ -28,34 +28,35 @@ describe('lab on network namespaces with coturn @integration', function () {
   });
 
   const uclient = (host: string, user: string, password: string, tcp = false) =>
-    lab.exec(host, ['timeout', '10', 'turnutils_uclient', ...(tcp ? ['-t'] : []), '-n', '1', '-m', '1', '-y', '-u', user, '-w', password, lab.turn.info.ips[0]]);
+    lab.exec(host, ['timeout', '10', 'turnutils_uclient', ...(tcp ? ['-t', '-p', '443'] : []), '-n', '1', '-m', '1', '-y', '-u', user, '-w', password, lab.turn.info.ips[0]]);
 
   it('answers STUN from behind a port-restricted cone NAT with the router\'s public address', async () => {
     const r = await lab.exec('prc', ['timeout', '5', 'turnutils_stunclient', lab.turn.info.ips[0]]);
     expect(r.stdout, `stunclient output: ${r.stdout}${r.stderr}`).to.match(/UDP reflexive addr: 198\.18\.2\.1:/);
   });
 
-  it('allocates a relay over UDP and TCP with REST credentials, (refusal of wrong passwords: see issue 2 note)', async () => {
+  it('allocates a relay over UDP and TCP with REST credentials, and refuses a wrong password', async () => {
     const cred = restCredentials(lab.turn.info.secret, 'test');
     for (const tcp of [false, true]) {
       const ok = await uclient('prc', cred.username, cred.credential, tcp);
-      expect(ok.stdout + ok.stderr, `allocation over ${tcp ? 'TCP' : 'UDP'}`).to.match(/Total transmit time/);
+      expect(ok.stdout + ok.stderr, `allocation over ${tcp ? 'TCP' : 'UDP'}`).to.match(/tot_recv_msgs=[1-9]/);
     }
+    const bad = await uclient('prc', cred.username, 'wrong', true);
+    expect(bad.stdout + bad.stderr, 'wrong credentials are refused').to.match(/Cannot complete Allocation/);
   });
 
-  // TURN/TCP through the 443 redirect does not connect yet (issue 2 note): the firewall is checked on 3478.
-  it('from udp-blocked: UDP STUN fails and TCP to a port outside 80/443 is dropped', async () => {
+  it('from udp-blocked: UDP STUN fails and TURN over TCP 443 works', async () => {
     const stun = await lab.exec('blocked', ['timeout', '3', 'turnutils_stunclient', lab.turn.info.ips[0]]);
     expect(stun.stdout, 'no UDP reflexive address through the firewall').not.to.match(/UDP reflexive addr/);
     const cred = restCredentials(lab.turn.info.secret, 'test');
     const tcp = await uclient('blocked', cred.username, cred.credential, true);
-    expect(tcp.stdout + tcp.stderr, 'TURN/TCP on 3478 is outside the allowed ports').not.to.match(/Total transmit time/);
+    expect(tcp.stdout + tcp.stderr, 'TURN/TCP on 443').to.match(/tot_recv_msgs=[1-9]/);
   });
 
   it('hands out iceServers for each transport', () => {
     const s = lab.summary().turn.iceServers;
     expect(s.stun[0]!.urls).to.equal('stun:198.18.0.10:3478');
-    expect(s['turn-tcp'][0]!.urls).to.equal('turn:198.18.0.10:3478?transport=tcp');
+    expect(s['turn-tcp'][0]!.urls).to.equal('turn:198.18.0.10:443?transport=tcp');
     expect(s['turns-tcp'][0]!.urls).to.equal('turns:turn.lab.test:443?transport=tcp');
     expect(s['turn-udp'][0]!.username).to.match(/^\d+:icelab$/);
   });

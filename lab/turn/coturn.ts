@@ -67,7 +67,7 @@ export function iceServersFor(info: Pick<TurnInfo, 'ips' | 'hostname' | 'secret'
   const urls = {
     'turn-udp': `turn:${ip}:${TURN_PORTS.udp}?transport=udp`,
     // 443 gets through firewalls that only allow web ports; coturn takes plain TCP on its TLS port.
-    'turn-tcp': `turn:${ip}:${TURN_PORTS.tcp}?transport=tcp`,
+    'turn-tcp': `turn:${ip}:${TURN_PORTS.firewallFriendly}?transport=tcp`,
     'turns-tcp': `turns:${info.hostname}:${TURN_PORTS.firewallFriendly}?transport=tcp`,
   }[transport];
   return [{ urls, ...cred }];
@@ -91,8 +91,6 @@ export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: strin
     'no-multicast-peers',
     ...(opts.allowLoopbackPeers ? ['allow-loopback-peers'] : []),
     ...(opts.deniedPeers ?? DENIED_PEERS).map((r) => `denied-peer-ip=${r}`),
-    'log-file=stdout',
-    'simple-log',
     'verbose',
     `pidfile=${join(dir, 'turnserver.pid')}`,
     ...(opts.extraConfig ?? []),
@@ -193,7 +191,8 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
 async function launch(net: StartedNetwork, turn: PlannedTurn, logFile: string, dir: string): Promise<number> {
   const fd = openSync(logFile, 'a');
   // Detached, so a lab left up by `icelab up` keeps its server; teardown kills every process in the namespace.
-  const child = net.spawn(turn.name, ['turnserver', '-n', '-c', join(dir, 'turnserver.conf')], {
+  // No `-n`: it means "ignore the configuration file". Logging goes to stdout (our file), never /var/log.
+  const child = net.spawn(turn.name, ['turnserver', '-c', join(dir, 'turnserver.conf'), '--log-file=stdout', '--simple-log'], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });
