@@ -153,7 +153,7 @@ export function renderRouterNft(r: PlannedRouter, clients: readonly string[]): s
   const forward: string[] = [];
   if (fw?.udp === 'block') forward.push('    iifname "lan0" meta l4proto udp drop');
   if (fw?.tcpPorts) forward.push(`    iifname "lan0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
-  forward.push(`    iifname "wan0" ct state new ct status != dnat ${unsolicited}`);
+  forward.push(`    iifname "wan0" ct state new ct status and dnat == 0 ${unsolicited}`);
   const chain = (name: string, hook: string, prio: string, body: string[]) =>
     `  chain ${name} {\n    type ${hook === 'prerouting' || (hook === 'postrouting' && prio === 'srcnat') ? 'nat' : 'filter'} hook ${hook} priority ${prio}; policy accept;\n${body.map((l) => `${l}\n`).join('')}  }`;
   return [
