@@ -6,7 +6,7 @@ import { LabError } from '../topology/errors.ts';
 import type { Link } from '../topology/nat.ts';
 import type { Topology } from '../topology/topology.ts';
 import { LAB_ID, NETNS_DIR, PREFIX, STATE_ROOT, labIdOfNamespace, nsName } from './names.ts';
-import { allNamespaces, linkCommands, renderBuild, uplinks } from './render.ts';
+import { linkCommands, renderBuild, uplinks } from './render.ts';
 import { run, runScript, runScriptSync, type RunResult } from './run.ts';
 
 /** Who owns a lab: a live process (library use), or nobody once `icelab up` has detached it. */
@@ -21,7 +21,6 @@ export interface LabState {
   complete: boolean;
   createdAt: string;
   dir: string;
-  namespaces: string[];
   topology: Topology;
   /** Processes outside the lab's namespaces that belong to it (e.g. browser bridges). */
   pids: Owner[];
@@ -151,7 +150,6 @@ export async function startNetwork(topology: Topology, opts: NetworkOptions = {}
     complete: false,
     createdAt: new Date().toISOString(),
     dir: tempDir(id),
-    namespaces: allNamespaces(topology, id),
     topology,
     pids: [],
     services: {},

@@ -19,7 +19,8 @@ export function renderBuild(t: Topology, labId: string): string {
   for (const r of t.routers) lines(ns(r.name)).push('link add lan0 type bridge', 'link set lan0 up', `addr add ${r.lanIp}/${r.lanPrefix} dev lan0`);
 
   // Every uplink is a veth created from the namespace that owns the bridge end, then configured inside.
-  for (const up of uplinks(t, labId)) {
+  const links = uplinks(t, labId);
+  for (const up of links) {
     const bridge = up.peerNs === pub ? 'br0' : 'lan0';
     lines(up.peerNs).push(`link add ${up.peerIfname} type veth peer name ${up.ifname} netns ${up.ns}`, `link set ${up.peerIfname} master ${bridge} up`);
     lines(up.ns).push(`link set ${up.ifname} up`, ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`), up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`);
@@ -41,7 +42,7 @@ export function renderBuild(t: Topology, labId: string): string {
   for (const h of t.hosts) {
     if (h.firewall && h.routers.length === 0) out.push(inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.firewall)}EOF`));
   }
-  for (const up of uplinks(t, labId)) if (up.link) out.push(...linkCommands(up, up.link));
+  for (const up of links) if (up.link) out.push(...linkCommands(up, up.link));
   return out.join('\n') + '\n';
 }
 
@@ -80,6 +81,11 @@ export function uplinks(t: Topology, labId: string): Uplink[] {
   ];
 }
 
+/** One nftables chain; every ruleset the lab loads is a table named `icelab` of these. */
+const chain = (name: string, type: 'nat' | 'filter', hook: string, prio: string, rules: string[]) =>
+  `  chain ${name} {\n    type ${type} hook ${hook} priority ${prio}; policy accept;\n${rules.map((l) => `    ${l}\n`).join('')}  }`;
+const table = (parts: string[]) => ['table ip icelab {', ...parts, '}', ''].join('\n');
+
 /** Runs commands concurrently and fails if any of them failed. */
 const parallel = (cmds: string[]) =>
   `pids=''\n${cmds.map((c) => `(\n${c}\n) &\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done`;
@@ -111,7 +117,7 @@ export function clientIps(r: PlannedRouter, t: Topology): string[] {
 
 /**
  * nftables for one NAT router, after the recipes in ENVIRONMENT.md:
- * - mapping: masquerade keeps the LAN port when free (endpoint-independent); `random` picks a new
+ * - mapping: masquerade keeps the LAN port when free (endpoint-independent); `fully-random` picks a new
  *   port per destination (address-and-port-dependent);
  * - filtering: conntrack alone admits only replies (address-and-port-dependent); for weaker filtering
  *   a per-client set of mapped ports (or port . remote address) is filled after source NAT and
@@ -134,61 +140,47 @@ export function renderRouterNft(r: PlannedRouter, clients: readonly string[]): s
   clients.forEach((ip, i) => {
     if (trackPorts) {
       sets.push(`  set mapped${i} { type inet_service; flags dynamic,timeout; timeout ${life}; }`);
-      track.push(`    oifname "wan0" ct direction original ct original ip saddr ${ip} update @mapped${i} { udp sport }`);
+      track.push(`oifname "wan0" ct direction original ct original ip saddr ${ip} update @mapped${i} { udp sport }`);
       if (nat.filtering === 'endpoint-independent') {
-        pre.push(`    iifname "wan0" ip daddr ${r.wanIp} udp dport @mapped${i} dnat to ${ip}`);
+        pre.push(`iifname "wan0" ip daddr ${r.wanIp} udp dport @mapped${i} dnat to ${ip}`);
       }
-      if (nat.hairpinning) pre.push(`    iifname "lan0" ip daddr ${r.wanIp} udp dport @mapped${i} dnat to ${ip}`);
+      if (nat.hairpinning) pre.push(`iifname "lan0" ip daddr ${r.wanIp} udp dport @mapped${i} dnat to ${ip}`);
     }
     if (trackPeers) {
       sets.push(`  set peers${i} { type inet_service . ipv4_addr; flags dynamic,timeout; timeout ${life}; }`);
-      track.push(`    oifname "wan0" ct direction original ct original ip saddr ${ip} update @peers${i} { udp sport . ip daddr }`);
-      pre.push(`    iifname "wan0" ip daddr ${r.wanIp} udp dport . ip saddr @peers${i} dnat to ${ip}`);
+      track.push(`oifname "wan0" ct direction original ct original ip saddr ${ip} update @peers${i} { udp sport . ip daddr }`);
+      pre.push(`iifname "wan0" ip daddr ${r.wanIp} udp dport . ip saddr @peers${i} dnat to ${ip}`);
     }
   });
-  if (nat.hairpinning) post.push(`    oifname "lan0" ct status dnat ip saddr ${r.lanSubnet} snat to ${r.wanIp}`);
-  post.push(`    oifname "wan0" masquerade${eim ? '' : ' fully-random'}`);
+  if (nat.hairpinning) post.push(`oifname "lan0" ct status dnat ip saddr ${r.lanSubnet} snat to ${r.wanIp}`);
+  post.push(`oifname "wan0" masquerade${eim ? '' : ' fully-random'}`);
   const unsolicited = nat.unsolicited === 'reject' ? 'reject with icmp type port-unreachable' : 'drop';
   const fw = r.firewall;
   const forward: string[] = [];
-  if (fw?.udp === 'block') forward.push('    iifname "lan0" meta l4proto udp drop');
-  if (fw?.tcpPorts) forward.push(`    iifname "lan0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
-  forward.push(`    iifname "wan0" ct state new ct status and dnat == 0 ${unsolicited}`);
-  const chain = (name: string, hook: string, prio: string, body: string[]) =>
-    `  chain ${name} {\n    type ${hook === 'prerouting' || (hook === 'postrouting' && prio === 'srcnat') ? 'nat' : 'filter'} hook ${hook} priority ${prio}; policy accept;\n${body.map((l) => `${l}\n`).join('')}  }`;
-  return [
-    'table ip icelab {',
+  if (fw?.udp === 'block') forward.push('iifname "lan0" meta l4proto udp drop');
+  if (fw?.tcpPorts) forward.push(`iifname "lan0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
+  forward.push(`iifname "wan0" ct state new ct status and dnat == 0 ${unsolicited}`);
+  return table([
     ...sets,
-    chain('prerouting', 'prerouting', 'dstnat', pre),
-    chain('postrouting', 'postrouting', 'srcnat', post),
-    ...(track.length ? [chain('track', 'postrouting', 'srcnat + 1', track)] : []),
-    chain('input', 'input', 'filter', [`    iifname "wan0" ct state new ${unsolicited}`]),
-    chain('forward', 'forward', 'filter', forward),
-    '}',
-    '',
-  ].join('\n');
+    chain('prerouting', 'nat', 'prerouting', 'dstnat', pre),
+    chain('postrouting', 'nat', 'postrouting', 'srcnat', post),
+    ...(track.length ? [chain('track', 'filter', 'postrouting', 'srcnat + 1', track)] : []),
+    chain('input', 'filter', 'input', 'filter', [`iifname "wan0" ct state new ${unsolicited}`]),
+    chain('forward', 'filter', 'forward', 'filter', forward),
+  ]);
 }
 
-/** TURN hosts also answer on the ports firewalls let through: TCP 443 and 80, both to the TCP listener, which also takes TLS. */
+/** TURN hosts also answer on the ports firewalls let through: 443 to the TLS listener (which also takes plain TCP), 80 to plain TCP. */
 export function renderTurnNft(): string {
-  return [
-    'table ip icelab {',
-    '  chain prerouting {',
-    '    type nat hook prerouting priority dstnat; policy accept;',
-    '    tcp dport 443 redirect to :5349',
-    '    tcp dport 80 redirect to :3478',
-    '  }',
-    '}',
-    '',
-  ].join('\n');
+  return table([chain('prerouting', 'nat', 'prerouting', 'dstnat', ['tcp dport 443 redirect to :5349', 'tcp dport 80 redirect to :3478'])]);
 }
 
 /** A firewall on a host without NAT filters its own output. */
 export function renderHostFirewall(fw: { udp: 'allow' | 'block'; tcpPorts?: number[] | undefined }): string {
   const rules: string[] = [];
-  if (fw.udp === 'block') rules.push('    oifname "eth0" meta l4proto udp drop');
-  if (fw.tcpPorts) rules.push(`    oifname "eth0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
-  return `table ip icelab {\n  chain output {\n    type filter hook output priority filter; policy accept;\n${rules.map((l) => `${l}\n`).join('')}  }\n}\n`;
+  if (fw.udp === 'block') rules.push('oifname "eth0" meta l4proto udp drop');
+  if (fw.tcpPorts) rules.push(`oifname "eth0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
+  return table([chain('output', 'filter', 'output', 'filter', rules)]);
 }
 
 /** netem arguments for a link; delay is one-way, applied on both ends of the link. */

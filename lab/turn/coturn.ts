@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
@@ -140,11 +140,7 @@ export class StartedCoturn {
     }
   }
   logSize(): number {
-    try {
-      return readFileSync(this.info.logFile).length;
-    } catch {
-      return 0;
-    }
+    return existsSync(this.info.logFile) ? statSync(this.info.logFile).size : 0;
   }
   /** Stops the server (allocations die with it) and starts it again with the same configuration. */
   async restart(): Promise<void> {
