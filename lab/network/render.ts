@@ -7,12 +7,15 @@ import { nsName } from './names.ts';
  * sysctls, nftables and netem. One `sh` process runs it; `ip` and `nft` read batches, so the whole
  * lab costs a few dozen short execs. The public segment is a bridge inside the lab's own `pub`
  * namespace: nothing is attached to the root namespace, so no packet can leave the lab.
+ *
+ * Order: all namespaces in one `ip` batch; then the tree of segments from `pub` inwards, each node's
+ * batch as soon as its parent created its veth, siblings in parallel; a router loads its sysctls and
+ * nftables in the background once its interfaces exist, while the nodes behind it are configured.
  */
 export function renderBuild(t: Topology, labId: string): string {
   const ns = (node: string) => nsName(labId, node);
   const pub = ns('pub');
   const all = allNamespaces(t, labId);
-  const out: string[] = ['set -e', `ip -b - <<'EOF'\n${all.map((n) => `netns add ${n}`).join('\n')}\nEOF`];
   const perNs = new Map<string, string[]>(all.map((n) => [n, ['link set lo up']]));
   const lines = (n: string) => perNs.get(n)!;
   lines(pub).push('link add br0 type bridge', 'link set br0 up');
@@ -20,28 +23,26 @@ export function renderBuild(t: Topology, labId: string): string {
 
   // Every uplink is a veth created from the namespace that owns the bridge end, then configured inside.
   const links = uplinks(t, labId);
+  const children = new Map<string, string[]>(all.map((n) => [n, []]));
   for (const up of links) {
     const bridge = up.peerNs === pub ? 'br0' : 'lan0';
     lines(up.peerNs).push(`link add ${up.peerIfname} type veth peer name ${up.ifname} netns ${up.ns}`, `link set ${up.peerIfname} master ${bridge} up`);
     lines(up.ns).push(`link set ${up.ifname} up`, ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`), up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`);
+    children.get(up.peerNs)!.push(up.ns);
   }
-  // Links must exist before the far end's namespace configures them: pub first, then routers from
-  // the outermost in, then the rest.
-  const depth = (name: string | null): number => (name === null ? 0 : 1 + depth(t.routers.find((r) => r.name === name)!.upstream));
-  const routersOut = [...t.routers].sort((a, b) => depth(a.name) - depth(b.name));
-  const order = [pub, ...routersOut.map((r) => ns(r.name))];
-  for (const n of order) out.push(ipBatch(n, lines(n)));
-  const rest = all.filter((n) => !order.includes(n));
-  out.push(parallel(rest.map((n) => ipBatch(n, lines(n)))));
-  out.push(
-    parallel([
-      ...t.routers.map((r) => inNs(ns(r.name), routerSetup(r, t))),
-      ...t.turn.map((x) => inNs(ns(x.name), `nft -f - <<'EOF'\n${renderTurnNft()}EOF`)),
-    ]),
-  );
+  // What runs in a namespace once its interfaces exist (nftables matches interfaces by name only,
+  // but the per-interface sysctls need them).
+  const after = new Map<string, string>();
+  for (const r of t.routers) after.set(ns(r.name), inNs(ns(r.name), routerSetup(r, t)));
+  for (const x of t.turn) after.set(ns(x.name), inNs(ns(x.name), `nft -f - <<'EOF'\n${renderTurnNft()}EOF`));
   for (const h of t.hosts) {
-    if (h.firewall && h.routers.length === 0) out.push(inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.firewall)}EOF`));
+    if (h.firewall && h.routers.length === 0) after.set(ns(h.name), inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.firewall)}EOF`));
   }
+  const subtree = (n: string): string => {
+    const tasks = [...(after.has(n) ? [after.get(n)!] : []), ...children.get(n)!.map(subtree)];
+    return [ipBatch(n, lines(n)), ...(tasks.length ? [parallel(tasks)] : [])].join('\n');
+  };
+  const out = ['set -e', `ip -b - <<'EOF'\n${all.map((n) => `netns add ${n}`).join('\n')}\nEOF`, subtree(pub)];
   for (const up of links) if (up.link) out.push(...linkCommands(up, up.link));
   return out.join('\n') + '\n';
 }
@@ -88,24 +89,36 @@ const table = (parts: string[]) => ['table ip icelab {', ...parts, '}', ''].join
 
 /** Runs commands concurrently and fails if any of them failed. */
 const parallel = (cmds: string[]) =>
-  `pids=''\n${cmds.map((c) => `(\n${c}\n) &\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done`;
+  cmds.length === 1
+    ? cmds[0]!
+    : `(\npids=''\n${cmds.map((c) => `(\n${c}\n) &\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done\n)`;
 const ipBatch = (n: string, lines: string[]) => `ip -n ${n} -b - <<'EOF'\n${lines.join('\n')}\nEOF`;
 /** nsenter is lighter than `ip netns exec` (no /sys remount) and enough for nft and sysctls. */
 const inNs = (n: string, script: string) => `nsenter --net=/run/netns/${n} sh -e -c '${script.replaceAll("'", `'\\''`)}'`;
 
 function routerSetup(r: PlannedRouter, t: Topology): string {
-  const sysctls = [
-    'net.ipv4.ip_forward=1',
-    'net.ipv4.conf.all.rp_filter=0',
-    'net.ipv4.conf.default.rp_filter=0',
-  ];
+  // Written through /proc/sys (shell builtins, no `sysctl` exec); net.* there is the namespace's own.
+  const sysctls = sysctlWrites({
+    'net.ipv4.ip_forward': 1,
+    'net.ipv4.conf.all.rp_filter': 0,
+    'net.ipv4.conf.default.rp_filter': 0,
+    // The effective rp_filter is the larger of "all" and the interface's own value, which the
+    // interface took from "default" when it was created (before this runs).
+    'net.ipv4.conf.wan0.rp_filter': 0,
+    'net.ipv4.conf.lan0.rp_filter': 0,
+  });
   // conntrack's UDP timeouts are the mapping lifetime (the sysctls appear once nft loaded conntrack).
-  const timeouts = [
-    `net.netfilter.nf_conntrack_udp_timeout=${r.nat.mappingLifetime}`,
-    `net.netfilter.nf_conntrack_udp_timeout_stream=${r.nat.mappingLifetime}`,
-  ];
-  return `sysctl -qw ${sysctls.join(' ')}\nnft -f - <<'EOF'\n${renderRouterNft(r, clientIps(r, t))}EOF\nsysctl -qw ${timeouts.join(' ')}`;
+  const timeouts = sysctlWrites({
+    'net.netfilter.nf_conntrack_udp_timeout': r.nat.mappingLifetime,
+    'net.netfilter.nf_conntrack_udp_timeout_stream': r.nat.mappingLifetime,
+  });
+  return `${sysctls}\nnft -f - <<'EOF'\n${renderRouterNft(r, clientIps(r, t))}EOF\n${timeouts}`;
 }
+
+const sysctlWrites = (values: Record<string, number>) =>
+  Object.entries(values)
+    .map(([k, v]) => `echo ${v} > /proc/sys/${k.replaceAll('.', '/')}`)
+    .join('\n');
 
 /** LAN clients of a router: its hosts and the WAN addresses of routers behind it. */
 export function clientIps(r: PlannedRouter, t: Topology): string[] {

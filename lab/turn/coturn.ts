@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
@@ -166,6 +167,10 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
   mkdirSync(dir, { recursive: true });
   const secret = randomBytes(18).toString('base64url');
   const staticPassword = randomBytes(12).toString('base64url');
+  // The Prometheus probe is a spawn of its own: it runs while the certificates are made and coturn starts.
+  const metrics = coturnHasPrometheus().then((yes) =>
+    yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
+  );
   await makeCertificates(dir, turn);
   writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, staticPassword, opts));
   const logFile = join(dir, 'turnserver.log');
@@ -179,7 +184,7 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
     staticUser: { username: 'icelab', credential: staticPassword },
     logFile,
     caFile: join(dir, 'ca.pem'),
-    metrics: (await coturnHasPrometheus()) ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
+    metrics: await metrics,
     pid,
   });
 }
@@ -196,22 +201,68 @@ async function launch(net: StartedNetwork, turn: PlannedTurn, logFile: string, d
   child.unref();
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
   child.once('error', () => undefined);
-  await waitForStun(net, turn, exited, logFile);
+  await waitForStun(net, turn, child.pid, exited, logFile);
   return child.pid!;
 }
 
-/** Ready means a STUN binding answered on the primary address, not "some time has passed". */
-async function waitForStun(net: StartedNetwork, turn: PlannedTurn, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
+/** `/proc/net/{udp,tcp}` spelling of an IPv4 address and port: the raw 32-bit word in host byte order. */
+export function procNetAddress(ip: string, port: number): string {
+  const b = Buffer.from(ip.split('.').map(Number));
+  const word = endianness() === 'LE' ? b.readUInt32LE(0) : b.readUInt32BE(0);
+  return `${word.toString(16).toUpperCase().padStart(8, '0')}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Sockets coturn opens once it has read its configuration and certificates: UDP 3478 on both addresses
+ * (RFC 5780 needs the alternate one) and the TCP listeners on 3478 and the TLS port (where 443 leads).
+ * Read from /proc/<pid>/net, which shows the namespace of the server process: no spawn per poll.
+ * Returns null when that cannot be read (the process is gone, or has not entered the namespace yet).
+ */
+export function missingListeners(pid: number, turn: PlannedTurn): string[] | null {
+  let udp: string;
+  let tcp: string;
+  try {
+    udp = readFileSync(`/proc/${pid}/net/udp`, 'utf8');
+    tcp = readFileSync(`/proc/${pid}/net/tcp`, 'utf8');
+  } catch {
+    return null;
+  }
+  const bound = (table: string, ip: string, port: number, state: string) =>
+    table.split('\n').some((l) => {
+      const f = l.trim().split(/\s+/);
+      return f[1] === procNetAddress(ip, port) && f[3] === state;
+    });
+  const missing: string[] = [];
+  for (const ip of turn.ips) if (!bound(udp, ip, TURN_PORTS.udp, '07')) missing.push(`udp ${ip}:${TURN_PORTS.udp}`);
+  for (const port of [TURN_PORTS.tcp, TURN_PORTS.tls]) if (!bound(tcp, turn.ips[0], port, '0A')) missing.push(`tcp ${turn.ips[0]}:${port}`);
+  return missing;
+}
+
+/**
+ * Ready means a STUN binding answered on the primary address, not "some time has passed". Until the
+ * listeners exist a STUN request is lost and the client waits out its timeout (that used to cost
+ * 0.5 s per start), so the sockets are watched first (coturn opens them ≈30 ms after exec) and
+ * turnutils_stunclient runs once they are there.
+ */
+async function waitForStun(net: StartedNetwork, turn: PlannedTurn, pid: number | undefined, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
   let dead: number | null = null;
   void exited.then((c) => (dead = c));
   let last = '';
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   while (Date.now() - t0 < timeoutMs) {
     if (dead !== null) break;
-    const r = await net.exec(turn.name, ['timeout', '0.5', 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]]);
+    const missing = pid === undefined ? null : missingListeners(pid, turn);
+    // Sockets not there yet: poll again soon. After a second, ask STUN anyway (a build that binds differently).
+    if (missing?.length && Date.now() - t0 < 1000) {
+      last = `not listening on ${missing.join(', ')}`;
+      await sleep(2);
+      continue;
+    }
+    const r = await run(['nsenter', `--net=/run/netns/${net.ns(turn.name)}`, 'timeout', '1', 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]]);
     if (r.code === 0 && /UDP reflexive addr/i.test(r.stdout)) return;
     last = (r.stderr || r.stdout).trim().split('\n').pop() ?? '';
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(10);
   }
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
   const error = log.split('\n').filter((l) => /ERROR|cannot|bind/i.test(l)).slice(-3).join(' | ');

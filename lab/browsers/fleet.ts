@@ -1,0 +1,178 @@
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, LaunchOptions, Page } from 'playwright';
+import { LabError } from '../topology/errors.ts';
+import { run } from '../network/run.ts';
+import { browserType, findEngine, type EngineFound, type EngineName, type EngineSource } from './engines.ts';
+
+/** What the fleet needs of a lab: a namespace per host, a dir for profiles, the lab CA. */
+export interface FleetLab {
+  readonly id: string;
+  readonly dir: string;
+  ns(host: string): string;
+  readonly caFile?: string;
+}
+
+export interface FleetOptions {
+  headed?: boolean;
+  /** Source order per engine (default: system, then Playwright's builds; WebKit: Playwright's). */
+  sources?: Partial<Record<EngineName, readonly EngineSource[]>>;
+  /** Extra Playwright launch options, e.g. slowMo. */
+  launch?: Pick<LaunchOptions, 'slowMo' | 'timeout'>;
+}
+
+/** An engine that cannot run a call here, and why; reports show it as "unavailable: <reason>". */
+export class EngineUnavailableError extends LabError {
+  readonly engine: EngineName;
+  constructor(engine: EngineName, reason: string, fix: string) {
+    super('ERR_ENGINE_UNAVAILABLE', `${engine} unavailable: ${reason}`, { hint: fix });
+    this.engine = engine;
+  }
+}
+
+/** Every page is served from here through `route().fulfill()`: a secure context (getUserMedia) with no server and no packet out. */
+export const PAGE_ORIGIN = 'https://icelab.test';
+
+export interface LaunchedBrowser {
+  engine: EngineName;
+  host: string;
+  browser: Browser;
+  found: EngineFound;
+  version: string;
+  launchMs: number;
+}
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  // Real host addresses instead of mDNS names: the lab has no mDNS and reports need addresses.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+];
+const FIREFOX_PREFS = {
+  'media.peerconnection.ice.obfuscate_host_addresses': false,
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+};
+
+/**
+ * Browsers running inside lab hosts: one launch per engine and host, reused by every scenario
+ * (each gets a fresh context). Close the fleet before the lab.
+ */
+export class BrowserFleet implements AsyncDisposable {
+  readonly #lab: FleetLab;
+  readonly #opts: FleetOptions;
+  readonly #launched = new Map<string, Promise<LaunchedBrowser>>();
+  constructor(lab: FleetLab, opts: FleetOptions = {}) {
+    this.#lab = lab;
+    this.#opts = opts;
+  }
+
+  /** The browser of `engine` in `host`, launched on first use. Rejects with EngineUnavailableError. */
+  browser(engine: EngineName, host: string): Promise<LaunchedBrowser> {
+    const key = `${engine}@${host}`;
+    let p = this.#launched.get(key);
+    if (!p) {
+      p = this.#launch(engine, host);
+      this.#launched.set(key, p);
+    }
+    return p;
+  }
+
+  launchedBrowsers(): Promise<LaunchedBrowser[]> {
+    return Promise.allSettled([...this.#launched.values()]).then((r) => r.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : [])));
+  }
+
+  /** A fresh context and page at PAGE_ORIGIN serving `html`, checked to have RTCPeerConnection. */
+  async page(engine: EngineName, host: string, html: string): Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }> {
+    const launched = await this.browser(engine, host);
+    const context = await launched.browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      await context.route(`${PAGE_ORIGIN}/**`, (route) => route.fulfill({ contentType: 'text/html', body: html }));
+      const page = await context.newPage();
+      await page.goto(`${PAGE_ORIGIN}/peer.html`);
+      const has = await page.evaluate(() => typeof RTCPeerConnection === 'function');
+      if (!has) throw new EngineUnavailableError(engine, `${launched.found.executablePath} (${launched.version}) has no RTCPeerConnection`, 'use a build with WebRTC');
+      return { context, page, launched };
+    } catch (e) {
+      await context.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async #launch(engine: EngineName, host: string): Promise<LaunchedBrowser> {
+    const found = findEngine(engine, this.#opts.sources?.[engine]);
+    if (!found.available) throw new EngineUnavailableError(engine, found.reason, found.fix);
+    const dir = join(this.#lab.dir, 'browsers');
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp, { recursive: true });
+    const ns = this.#lab.ns(host);
+    const bidi = found.channel === 'moz-firefox';
+    const wrapper = join(dir, `${engine}-${host}`);
+    // Pipe transports (Chromium, Playwright's own builds) pass through `ip netns exec` untouched;
+    // a BiDi WebSocket needs the bridge. No sudo here: it closes the pipe fds.
+    const bridge = new URL('./ns-bridge.cjs', import.meta.url).pathname;
+    writeFileSync(wrapper, bidi ? `#!/bin/sh\nexec "${process.execPath}" "${bridge}" "$@"\n` : `#!/bin/sh\nexec ip netns exec ${ns} "${found.executablePath}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      TMPDIR: tmp,
+      ICELAB_NETNS: ns,
+      ICELAB_EXECUTABLE: found.executablePath,
+      ...(this.#lab.caFile ? { ICELAB_CA_FILE: this.#lab.caFile } : {}),
+    };
+    if (engine === 'chromium') env.HOME = await this.#chromiumHome(dir);
+    const options: LaunchOptions = {
+      executablePath: wrapper,
+      headless: !this.#opts.headed,
+      env,
+      timeout: 30_000,
+      ...this.#opts.launch,
+      ...(found.channel ? { channel: found.channel } : {}),
+      ...(engine === 'chromium' ? { args: CHROMIUM_ARGS } : {}),
+      ...(engine === 'firefox' ? { firefoxUserPrefs: FIREFOX_PREFS } : {}),
+    };
+    // Playwright makes its profile dirs in os.tmpdir(): keep them inside the lab's dir so a
+    // crashed run's profiles go with the lab.
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    const t0 = performance.now();
+    try {
+      const browser = await browserType(engine).launch(options);
+      return { engine, host, browser, found, version: browser.version(), launchMs: Math.round(performance.now() - t0) };
+    } catch (e) {
+      throw new LabError('ERR_BROWSER_LAUNCH', `${engine} (${found.executablePath}) did not start in lab host "${host}": ${(e as Error).message.split('\n')[0]}`, {
+        cause: e,
+        hint: `run \`icelab doctor\`; try it outside the lab: ${found.executablePath} --headless --version`,
+        context: { host, netns: ns },
+      });
+    } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+    }
+  }
+
+  /** Chromium trusts certificates from $HOME/.pki/nssdb: a lab-owned HOME with the lab CA in it. */
+  async #chromiumHome(dir: string): Promise<string> {
+    const home = join(dir, 'chromium-home');
+    const db = join(home, '.pki', 'nssdb');
+    if (!existsSync(join(db, 'cert9.db'))) {
+      mkdirSync(db, { recursive: true });
+      await run(['certutil', '-N', '-d', `sql:${db}`, '--empty-password']);
+      if (this.#lab.caFile) await run(['certutil', '-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile]);
+    }
+    return home;
+  }
+
+  async close(): Promise<void> {
+    const all = await this.launchedBrowsers();
+    this.#launched.clear();
+    await Promise.all(all.map((b) => b.browser.close().catch(() => undefined)));
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

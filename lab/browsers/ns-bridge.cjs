@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Runs a WebDriver BiDi browser (Debian's Firefox) inside a network namespace for Playwright.
+// Playwright reads "WebDriver BiDi listening on ws://127.0.0.1:PORT" from stderr and connects to
+// that port, which is on the namespace's loopback. This bridge listens on the same port number in
+// the root namespace (Firefox checks the Host header, so another port gets 400) and forwards each
+// connection into the namespace. Plain CommonJS: it starts on every launch, tsx would cost time.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const { existsSync } = require('node:fs');
+const net = require('node:net');
+
+const ns = process.env.ICELAB_NETNS;
+const exe = process.env.ICELAB_EXECUTABLE;
+const ca = process.env.ICELAB_CA_FILE;
+const args = process.argv.slice(2);
+
+// The lab CA must be in the profile before Firefox starts (turns: with the lab's certificate).
+const profile = args[args.indexOf('--profile') + 1];
+if (ca && profile && args.includes('--profile')) {
+  if (!existsSync(`${profile}/cert9.db`)) spawnSync('certutil', ['-N', '-d', `sql:${profile}`, '--empty-password'], { stdio: 'ignore' });
+  spawnSync('certutil', ['-A', '-d', `sql:${profile}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', ca], { stdio: 'ignore' });
+}
+
+const browser = spawn('ip', ['netns', 'exec', ns, exe, ...args], { stdio: ['ignore', 'inherit', 'pipe'] });
+const FORWARD = "const s=require('net').connect(+process.argv[1],'127.0.0.1');process.stdin.pipe(s).on('error',()=>{});s.pipe(process.stdout);s.on('error',()=>process.exit(1));s.on('close',()=>process.exit(0));";
+let pending = '';
+browser.stderr.on('data', (chunk) => {
+  pending += chunk.toString();
+  let nl;
+  while ((nl = pending.indexOf('\n')) >= 0) {
+    const line = pending.slice(0, nl + 1);
+    pending = pending.slice(nl + 1);
+    const m = /WebDriver BiDi listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+    if (!m) {
+      process.stderr.write(line);
+      continue;
+    }
+    const port = Number(m[1]);
+    const server = net.createServer((sock) => {
+      const fwd = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', FORWARD, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      sock.pipe(fwd.stdin).on('error', () => {});
+      fwd.stdout.pipe(sock).on('error', () => {});
+      sock.on('close', () => fwd.kill());
+      fwd.on('exit', () => sock.destroy());
+    });
+    server.on('error', (e) => {
+      process.stderr.write(`icelab ns-bridge: cannot listen on 127.0.0.1:${port} in the root namespace (${e.message})\n`);
+      browser.kill('SIGKILL');
+    });
+    // Pass the line on only once the bridge listens: Playwright connects as soon as it reads it.
+    server.listen(port, '127.0.0.1', () => process.stderr.write(line));
+  }
+});
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => browser.kill(sig));
+browser.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));

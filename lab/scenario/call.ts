@@ -1,0 +1,404 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright';
+import type { StartedLab } from '../lab.ts';
+import { type BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
+import type { EngineName } from '../browsers/engines.ts';
+import type { IceTransport } from '../turn/coturn.ts';
+import type { Link } from '../topology/nat.ts';
+import type { PlannedHost } from '../topology/topology.ts';
+import { classifyCall, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+
+export type MediaKind = 'audio' | 'video' | 'data';
+export interface PeerSpec {
+  engine: EngineName;
+  /** A LAN host of the lab (in the default topology hosts are named after their preset). */
+  host: string;
+}
+/** One scripted call: two peers, the RTCConfiguration both use, and what flows. */
+export interface CallSpec {
+  a: PeerSpec;
+  b: PeerSpec;
+  /** Lab ICE servers both peers get; [] = none. */
+  ice: readonly IceTransport[];
+  policy?: 'all' | 'relay';
+  bundlePolicy?: 'balanced' | 'max-bundle' | 'max-compat';
+  /** Default: a data channel only. */
+  media?: readonly MediaKind[];
+  /** Trickle candidates (default) or send complete descriptions. */
+  trickle?: boolean;
+  /** How long ICE may take before the call counts as failed. */
+  connectTimeoutMs?: number;
+  /** Capture the public segment (every router's WAN side and the TURN server) to wan.pcap. */
+  pcap?: boolean;
+}
+
+export interface Candidate {
+  type: CandidateType;
+  protocol: string;
+  relayProtocol: RelayProtocol | null;
+  address: string | null;
+  port: number | null;
+  url?: string | null;
+}
+export interface SelectedPair {
+  local: Candidate;
+  remote: Candidate;
+  currentRoundTripTime: number | null;
+}
+interface PairPoll {
+  selected: (SelectedPair & { id: string; state: string }) | null;
+  checking: number;
+  pairs: number;
+}
+export interface TimelineEntry {
+  t: number;
+  what: string;
+  state: string;
+}
+interface AgentEvidence {
+  timeline: TimelineEntry[];
+  candidates: { t: number; candidate: string; type: string; protocol: string; address: string; port: number }[];
+  candidateErrors: { t: number; errorCode: number; errorText: string; url: string; address: string | null; port: number | null }[];
+  console: { t: number; level: string; text: string }[];
+  created: number;
+  signalingState?: string;
+  connectionState?: string;
+  iceConnectionState?: string;
+}
+type Flow = Partial<Record<'audio' | 'video', { flowing: boolean; packetsReceived: number; framesDecoded: number | null }>>;
+
+export interface PeerReport {
+  engine: EngineName;
+  host: string;
+  version: string;
+  source: string;
+  state: string;
+  selectedPair: SelectedPair | null;
+  candidatesByType: Record<string, number>;
+  candidateErrors: AgentEvidence['candidateErrors'];
+  media: Flow;
+}
+export interface CallResult {
+  /** connected = both peers reached connected; failed = not within the timeout; unavailable = an engine cannot run here. */
+  outcome: 'connected' | 'failed' | 'unavailable';
+  expected: Prediction;
+  /** The class of the settled pair, 'fail' when not connected. */
+  observed: OutcomeClass;
+  matches: boolean;
+  /** Selected pairs had stopped changing (and ICE checks had ended) when read. */
+  settled: boolean;
+  selectedPair: SelectedPair | null;
+  peers: { a: PeerReport; b: PeerReport };
+  timings: { connectedMs: number | null; settledMs: number | null; wallMs: number; overheadMs: number | null; dataRttMs: number | null };
+  reason?: string;
+  evidence: string;
+  command: string;
+}
+
+const AGENT = readFileSync(new URL('./peer-agent.js', import.meta.url), 'utf8');
+const PAGE = `<!doctype html><meta charset="utf-8"><title>icelab peer</title><script>${AGENT}</script>`;
+const SPEC: Record<IceTransport, IceServerSpec> = {
+  stun: { kind: 'stun', transport: 'udp', port: 3478 },
+  'turn-udp': { kind: 'turn', transport: 'udp', port: 3478 },
+  'turn-tcp': { kind: 'turn', transport: 'tcp', port: 443 },
+  'turns-tcp': { kind: 'turn', transport: 'tls', port: 443 },
+};
+
+export const peerSide = (h: PlannedHost): PeerSide => ({ nat: h.nat, ...(h.firewall ? { firewall: h.firewall } : {}), ...(h.routers[0] ? { lan: h.routers[0] } : {}) });
+
+/** The oracle's prediction for a call in a lab. */
+export function expectedOutcome(lab: Pick<StartedLab, 'host'>, spec: CallSpec): Prediction {
+  return predictOutcome(peerSide(lab.host(spec.a.host)), peerSide(lab.host(spec.b.host)), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
+}
+
+/** The `icelab connect` command line that reproduces a call (default topology: hosts named after presets). */
+export function connectCommand(spec: CallSpec, topology?: string): string {
+  const parts = ['npx icelab connect', `--a ${spec.a.engine}@${spec.a.host}`, `--b ${spec.b.engine}@${spec.b.host}`, `--ice ${spec.ice.length ? spec.ice.join(',') : 'none'}`];
+  if (spec.policy === 'relay') parts.push('--policy relay');
+  parts.push(`--media ${(spec.media ?? ['data']).join(',')}`);
+  if (spec.trickle === false) parts.push('--no-trickle');
+  if (topology) parts.push(`--topology ${topology}`);
+  return parts.join(' ');
+}
+
+class Peer {
+  readonly name: 'a' | 'b';
+  readonly spec: PeerSpec;
+  readonly page: Page;
+  readonly context: BrowserContext;
+  readonly launched: LaunchedBrowser;
+  constructor(name: 'a' | 'b', spec: PeerSpec, opened: { page: Page; context: BrowserContext; launched: LaunchedBrowser }) {
+    this.name = name;
+    this.spec = spec;
+    this.page = opened.page;
+    this.context = opened.context;
+    this.launched = opened.launched;
+  }
+  call<T>(method: string, ...args: unknown[]): Promise<T> {
+    return this.page.evaluate(([m, a]) => (window as unknown as { icelab: Record<string, (...x: unknown[]) => unknown> }).icelab[m as string]!(...(a as unknown[])), [method, args] as const) as Promise<T>;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const samePair = (x: PairPoll['selected'], y: PairPoll['selected']) => x?.id === y?.id && x?.local?.address === y?.local?.address && x?.remote?.address === y?.remote?.address;
+
+/**
+ * A call between two browsers in the lab, signaling relayed by the harness. Evidence is written
+ * to `dir` whatever happens; `result()` compares the settled pair with the oracle.
+ */
+export class Call implements AsyncDisposable {
+  readonly spec: CallSpec;
+  readonly dir: string;
+  readonly expected: Prediction;
+  readonly #lab: StartedLab;
+  readonly #peers: { a: Peer; b: Peer };
+  readonly #turnLogFrom: number;
+  readonly #sdp: { t: number; from: 'a' | 'b'; type: string; sdp: string }[] = [];
+  readonly #signalErrors: string[] = [];
+  #pcap: ChildProcess | null = null;
+  #t0 = 0;
+  #wall = 0;
+  #connectedMs: number | null = null;
+  #closed = false;
+
+  private constructor(lab: StartedLab, spec: CallSpec, dir: string, peers: { a: Peer; b: Peer }) {
+    this.#lab = lab;
+    this.spec = spec;
+    this.dir = dir;
+    this.#peers = peers;
+    this.expected = expectedOutcome(lab, spec);
+    this.#turnLogFrom = lab.turn.logSize();
+  }
+
+  /** Opens both pages (launching browsers on first use) and creates the peer connections. */
+  static async open(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string): Promise<Call> {
+    mkdirSync(dir, { recursive: true });
+    lab.host(spec.a.host);
+    lab.host(spec.b.host);
+    const [oa, ob] = await Promise.allSettled([fleet.page(spec.a.engine, spec.a.host, PAGE), fleet.page(spec.b.engine, spec.b.host, PAGE)]);
+    if (oa.status === 'rejected' || ob.status === 'rejected') {
+      for (const o of [oa, ob]) if (o.status === 'fulfilled') await o.value.context.close().catch(() => undefined);
+      throw (oa.status === 'rejected' ? oa.reason : (ob as PromiseRejectedResult).reason) as Error;
+    }
+    const call = new Call(lab, spec, dir, { a: new Peer('a', spec.a, oa.value), b: new Peer('b', spec.b, ob.value) });
+    await call.#init();
+    return call;
+  }
+
+  async #init(): Promise<void> {
+    const { a, b } = this.#peers;
+    const trickle = this.spec.trickle ?? true;
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      await from.page.exposeBinding('icelabEmit', (_src, msg: { type: string; candidate?: unknown }) => {
+        if (msg.type === 'candidate' && trickle) to.call('addCandidate', msg.candidate).catch((e: Error) => this.#signalErrors.push(`${from.name}→${to.name}: ${e.message}`));
+      });
+    }
+    const config = {
+      iceServers: this.spec.ice.flatMap((t) => this.#lab.iceServers(t)),
+      iceTransportPolicy: this.spec.policy ?? 'all',
+      ...(this.spec.bundlePolicy ? { bundlePolicy: this.spec.bundlePolicy } : {}),
+    };
+    const media = this.spec.media ?? ['data'];
+    if (this.spec.pcap) {
+      this.#pcap = this.#lab.network.spawn('pub', ['tcpdump', '-i', 'br0', '-U', '-n', '-w', join(this.dir, 'wan.pcap')], { stdio: 'ignore' });
+      await sleep(300);
+    }
+    await Promise.all([a.call('init', { config, media, role: 'offerer' }), b.call('init', { config, media, role: 'answerer' })]);
+  }
+
+  /** Offer/answer (or an ICE restart / renegotiation) and wait until both peers are connected or the timeout passes. */
+  async negotiate({ iceRestart = false } = {}): Promise<boolean> {
+    const { a, b } = this.#peers;
+    const trickle = this.spec.trickle ?? true;
+    const t0 = performance.timeOrigin + performance.now();
+    const wall0 = performance.now();
+    const offer = await a.call<{ type: string; sdp: string }>('offer', { iceRestart, trickle });
+    this.#sdp.push({ t: Date.now(), from: 'a', ...offer });
+    const answer = await b.call<{ type: string; sdp: string }>('answer', offer, { trickle });
+    this.#sdp.push({ t: Date.now(), from: 'b', ...answer });
+    await a.call('accept', answer);
+    const timeout = this.spec.connectTimeoutMs ?? 8000;
+    const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
+    this.#wall = performance.now() - wall0;
+    const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
+    if (this.#t0 === 0) {
+      this.#t0 = t0;
+      const offerAt = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
+      if (ok) this.#connectedMs = Math.max(ca.t, cb.t) - Math.min(offerAt, t0);
+    }
+    return ok;
+  }
+
+  /** Polls both selected pairs until they stop changing and no ICE check is pending (Chromium may switch from relay to direct late). */
+  async settle(maxMs = 6000): Promise<{ settled: boolean; a: PairPoll; b: PairPoll; ms: number }> {
+    const { a, b } = this.#peers;
+    const start = performance.now();
+    let prev: [PairPoll, PairPoll] | null = null;
+    for (;;) {
+      const cur = await Promise.all([a.call<PairPoll>('pair'), b.call<PairPoll>('pair')]);
+      const ms = performance.now() - start;
+      const quiet = cur.every((p) => p.checking === 0 && p.selected);
+      if ((prev && quiet && samePair(prev[0].selected, cur[0].selected) && samePair(prev[1].selected, cur[1].selected)) || ms > maxMs) {
+        return { settled: ms <= maxMs, a: cur[0], b: cur[1], ms };
+      }
+      prev = cur;
+      await sleep(150);
+    }
+  }
+
+  /** Sample inbound RTP twice; a kind flows when its packet count rises. */
+  async #mediaFlow(peer: Peer): Promise<Flow> {
+    const kinds = (this.spec.media ?? []).filter((m): m is 'audio' | 'video' => m !== 'data');
+    if (!kinds.length) return {};
+    type In = Record<string, { packetsReceived: number; framesDecoded: number | null }>;
+    const first = await peer.call<In>('inbound');
+    await sleep(600);
+    const second = await peer.call<In>('inbound');
+    return Object.fromEntries(
+      kinds.map((k) => {
+        const x = first[k];
+        const y = second[k];
+        return [k, { flowing: !!x && !!y && y.packetsReceived > x.packetsReceived && (k === 'audio' || (y.framesDecoded ?? 0) > (x.framesDecoded ?? 0)), packetsReceived: y?.packetsReceived ?? 0, framesDecoded: y?.framesDecoded ?? null }];
+      }),
+    ) as Flow;
+  }
+
+  // Operations during a call.
+  iceRestart(): Promise<boolean> {
+    return this.negotiate({ iceRestart: true });
+  }
+  /** Renegotiation: A adds a track and offers again. */
+  async addTrack(kind: 'audio' | 'video'): Promise<boolean> {
+    await this.#peers.a.call('addTrack', kind);
+    return this.negotiate();
+  }
+  flushMappings(router?: string): Promise<void> {
+    return this.#lab.network.flushMappings(router);
+  }
+  setLink(node: string, link: Link | null): Promise<void> {
+    return this.#lab.network.setLink(node, link);
+  }
+  restartTurn(): Promise<void> {
+    return this.#lab.turn.restart();
+  }
+  /** Current connection state of each peer. */
+  async states(): Promise<{ a: string; b: string }> {
+    const [ea, eb] = await Promise.all([this.#peers.a.call<AgentEvidence>('evidence'), this.#peers.b.call<AgentEvidence>('evidence')]);
+    return { a: ea.connectionState ?? ea.iceConnectionState ?? '?', b: eb.connectionState ?? eb.iceConnectionState ?? '?' };
+  }
+  async dataRtt(): Promise<number | null> {
+    const r = await this.#peers.a.call<number | null>('ping');
+    return r === null ? null : Math.round(r * 10) / 10;
+  }
+
+  /** Settles, measures flow, writes every piece of evidence and compares with the oracle. */
+  async result(opts: { topology?: string } = {}): Promise<CallResult> {
+    const { a, b } = this.#peers;
+    const states = await this.states();
+    const connected = [states.a, states.b].every((s) => s === 'connected' || s === 'completed');
+    const settle = connected ? await this.settle() : null;
+    const pairs = settle ? { a: settle.a.selected, b: settle.b.selected } : { a: null, b: null };
+    const [dataRttMs, flowA, flowB] = connected ? await Promise.all([(this.spec.media ?? ['data']).includes('data') ? this.dataRtt() : null, this.#mediaFlow(a), this.#mediaFlow(b)]) : [null, {}, {}];
+    const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<unknown[]>('stats'), b.call<unknown[]>('stats')]);
+    const view = (p: SelectedPair | null): PairView[] =>
+      p ? [{ local: { type: p.local.type, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
+    const observed: OutcomeClass = connected && pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'fail';
+    const report = (p: Peer, ev: AgentEvidence, pair: SelectedPair | null, media: Flow): PeerReport => ({
+      engine: p.spec.engine,
+      host: p.spec.host,
+      version: p.launched.version,
+      source: p.launched.found.source,
+      state: ev.connectionState ?? ev.iceConnectionState ?? '?',
+      selectedPair: pair ? { local: pair.local, remote: pair.remote, currentRoundTripTime: pair.currentRoundTripTime } : null,
+      candidatesByType: ev.candidates.reduce<Record<string, number>>((m, c) => ((m[c.type] = (m[c.type] ?? 0) + 1), m), {}),
+      candidateErrors: ev.candidateErrors,
+      media,
+    });
+    const command = connectCommand(this.spec, opts.topology);
+    const result: CallResult = {
+      outcome: connected ? 'connected' : 'failed',
+      expected: this.expected,
+      observed,
+      matches: observed === this.expected.outcome,
+      settled: settle?.settled ?? false,
+      selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
+      peers: { a: report(a, evA, pairs.a, flowA), b: report(b, evB, pairs.b, flowB) },
+      timings: {
+        connectedMs: this.#connectedMs === null ? null : Math.round(this.#connectedMs),
+        settledMs: settle ? Math.round(settle.ms) : null,
+        wallMs: Math.round(this.#wall),
+        overheadMs: this.#connectedMs === null ? null : Math.round(this.#wall - this.#connectedMs),
+        dataRttMs,
+      },
+      ...(connected ? {} : { reason: `not connected within ${this.spec.connectTimeoutMs ?? 8000} ms (A ${states.a}, B ${states.b})` }),
+      evidence: this.dir,
+      command,
+    };
+    this.#stopPcap();
+    this.#write(result, { a: evA, b: evB }, { a: statsA, b: statsB });
+    return result;
+  }
+
+  #stopPcap(): void {
+    this.#pcap?.kill('SIGINT');
+    this.#pcap = null;
+  }
+
+  #write(result: CallResult, ev: { a: AgentEvidence; b: AgentEvidence }, stats: { a: unknown[]; b: unknown[] }): void {
+    const d = this.dir;
+    writeFileSync(join(d, 'result.json'), JSON.stringify(result, null, 2));
+    for (const s of this.#sdp) writeFileSync(join(d, `sdp-${this.#sdp.indexOf(s)}-${s.from}-${s.type}.sdp`), s.sdp);
+    for (const p of ['a', 'b'] as const) {
+      writeFileSync(join(d, `candidates-${p}.json`), JSON.stringify({ candidates: ev[p].candidates, errors: ev[p].candidateErrors }, null, 2));
+      writeFileSync(join(d, `getstats-${p}.json`), JSON.stringify(stats[p], null, 2));
+      writeFileSync(join(d, `console-${p}.log`), ev[p].console.map((c) => `${new Date(c.t).toISOString()} ${c.level} ${c.text}`).join('\n'));
+    }
+    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#t0 || ev.a.created, ev, this.#signalErrors));
+    writeFileSync(join(d, 'turnserver.log'), this.#lab.turn.log(this.#turnLogFrom));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopPcap();
+    await Promise.all(
+      Object.values(this.#peers).map(async (p) => {
+        await p.call('close').catch(() => undefined);
+        await p.context.close().catch(() => undefined);
+      }),
+    );
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Both peers' states and candidates on one clock, relative to the offer. */
+function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, errors: string[]): string {
+  const rows = (['a', 'b'] as const).flatMap((p) => [
+    ...ev[p].timeline.map((e) => ({ t: e.t, line: `${p.toUpperCase()} ${e.what} → ${e.state}` })),
+    ...ev[p].candidates.map((c) => ({ t: c.t, line: `${p.toUpperCase()} candidate ${c.type} ${c.protocol} ${c.address}:${c.port}` })),
+    ...ev[p].candidateErrors.map((c) => ({ t: c.t, line: `${p.toUpperCase()} icecandidateerror ${c.errorCode} ${c.url} ${c.errorText}` })),
+  ]);
+  return [
+    ...rows.sort((x, y) => x.t - y.t).map((r) => `${(r.t - t0).toFixed(1).padStart(8)} ms  ${r.line}`),
+    ...errors.map((e) => `signaling error ${e}`),
+    '',
+  ].join('\n');
+}
+
+/** Runs one call start to finish: open, negotiate, result (evidence written even on failure), close. */
+export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string } = {}): Promise<CallResult> {
+  const call = await Call.open(lab, fleet, spec, dir);
+  try {
+    await call.negotiate();
+    return await call.result(opts);
+  } finally {
+    await call.close();
+  }
+}
