@@ -24,9 +24,11 @@ export interface FleetOptions {
 /** An engine that cannot run a call here, and why; reports show it as "unavailable: <reason>". */
 export class EngineUnavailableError extends LabError {
   readonly engine: EngineName;
+  readonly reason: string;
   constructor(engine: EngineName, reason: string, fix: string) {
     super('ERR_ENGINE_UNAVAILABLE', `${engine} unavailable: ${reason}`, { hint: fix });
     this.engine = engine;
+    this.reason = reason;
   }
 }
 
@@ -66,6 +68,7 @@ export class BrowserFleet implements AsyncDisposable {
   readonly #lab: FleetLab;
   readonly #opts: FleetOptions;
   readonly #launched = new Map<string, Promise<LaunchedBrowser>>();
+  #chromiumHomeDir: Promise<string> | null = null;
   constructor(lab: FleetLab, opts: FleetOptions = {}) {
     this.#lab = lab;
     this.#opts = opts;
@@ -124,7 +127,8 @@ export class BrowserFleet implements AsyncDisposable {
       ICELAB_EXECUTABLE: found.executablePath,
       ...(this.#lab.caFile ? { ICELAB_CA_FILE: this.#lab.caFile } : {}),
     };
-    if (engine === 'chromium') env.HOME = await this.#chromiumHome(dir);
+    // Once per fleet: parallel launches must not race on creating one NSS database.
+    if (engine === 'chromium') env.HOME = await (this.#chromiumHomeDir ??= this.#chromiumHome(dir));
     const options: LaunchOptions = {
       executablePath: wrapper,
       headless: !this.#opts.headed,
@@ -161,8 +165,9 @@ export class BrowserFleet implements AsyncDisposable {
     const db = join(home, '.pki', 'nssdb');
     if (!existsSync(join(db, 'cert9.db'))) {
       mkdirSync(db, { recursive: true });
-      await run(['certutil', '-N', '-d', `sql:${db}`, '--empty-password']);
-      if (this.#lab.caFile) await run(['certutil', '-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile]);
+      // certutil prompts on a terminal when something is off: never let it wait.
+      await run(['certutil', '-N', '-d', `sql:${db}`, '--empty-password'], { timeoutMs: 10_000 });
+      if (this.#lab.caFile) await run(['certutil', '-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile], { timeoutMs: 10_000 });
     }
     return home;
   }

@@ -49,7 +49,8 @@ export interface SelectedPair {
 }
 interface PairPoll {
   selected: (SelectedPair & { id: string; state: string }) | null;
-  checking: number;
+  /** Pending pairs that outrank the selected one: a switch is still possible while one may succeed. */
+  contenders: { id: string; requestsSent: number | null; responsesReceived: number }[];
   pairs: number;
 }
 export interface TimelineEntry {
@@ -234,15 +235,20 @@ export class Call implements AsyncDisposable {
     return ok;
   }
 
-  /** Polls both selected pairs until they stop changing and no ICE check is pending (Chromium may switch from relay to direct late). */
-  async settle(maxMs = 6000): Promise<{ settled: boolean; a: PairPoll; b: PairPoll; ms: number }> {
+  /**
+   * Polls both selected pairs until neither can change any more (Chromium may nominate a relay
+   * pair and switch to a direct one later). A pending pair that outranks the selected one can
+   * still win while it is young or has had answers; one still unanswered after `graceMs` goes to
+   * an address that is not reachable (another LAN's host address) and is ignored.
+   */
+  async settle(maxMs = 6000, graceMs = 1200): Promise<{ settled: boolean; a: PairPoll; b: PairPoll; ms: number }> {
     const { a, b } = this.#peers;
     const start = performance.now();
     let prev: [PairPoll, PairPoll] | null = null;
     for (;;) {
       const cur = await Promise.all([a.call<PairPoll>('pair'), b.call<PairPoll>('pair')]);
       const ms = performance.now() - start;
-      const quiet = cur.every((p) => p.checking === 0 && p.selected);
+      const quiet = cur.every((p) => p.selected && p.contenders.every((c) => c.responsesReceived === 0 && ms > graceMs));
       if ((prev && quiet && samePair(prev[0].selected, cur[0].selected) && samePair(prev[1].selected, cur[1].selected)) || ms > maxMs) {
         return { settled: ms <= maxMs, a: cur[0], b: cur[1], ms };
       }

@@ -132,7 +132,9 @@
         // Only checks that could still win matter: pairs to unreachable addresses stay in progress
         // for tens of seconds. Pair priority orders by the lower candidate priority, then the higher
         // (RFC 8445 section 6.1.2.3).
-        checking: pairs.filter((p) => (p.state === 'in-progress' || p.state === 'waiting') && (!sel || outranks(p, sel))).length,
+        contenders: pairs
+          .filter((p) => (p.state === 'in-progress' || p.state === 'waiting') && (!sel || outranks(p, sel)))
+          .map((p) => ({ id: p.id, requestsSent: p.requestsSent ?? null, responsesReceived: p.responsesReceived ?? 0 })),
         pairs: pairs.length,
       };
     },

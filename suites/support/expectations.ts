@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { LabError } from '../../lab/topology/errors.ts';
+import { ENGINES, type EngineName } from '../../lab/browsers/engines.ts';
+
+/**
+ * Known deviations, so CI gates only on the unexpected. An entry says: for tests whose id matches
+ * `test` and that involve `engine` (within `versions`), the observed result is `result` instead of
+ * what the spec (or the oracle) says, because of `reason`. A result that matches an entry is
+ * "known"; a result that differs from it — including the spec result, i.e. a deviation that went
+ * away — fails the run so the file gets updated.
+ */
+export const ExpectationSchema = z
+  .object({
+    test: z.string().min(1).describe('test id; * matches any run of characters'),
+    engine: z.enum(ENGINES).optional(),
+    versions: z
+      .string()
+      .regex(/^(\s*(<|<=|>|>=|=)?\d+\s*)+$/, 'use major-version comparisons like ">=150 <160"')
+      .optional(),
+    result: z.string().min(1),
+    reason: z.string().min(10, 'say why the engine deviates (a bug link or the behaviour seen)'),
+  })
+  .strict();
+export type Expectation = z.infer<typeof ExpectationSchema>;
+
+export const EXPECTATIONS_FILE = new URL('../expectations.yaml', import.meta.url).pathname;
+
+export function loadExpectations(file = EXPECTATIONS_FILE): Expectation[] {
+  if (!existsSync(file)) return [];
+  const parsed = z.array(ExpectationSchema).safeParse(parseYaml(readFileSync(file, 'utf8')) ?? []);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ');
+    throw new LabError('ERR_EXPECTATIONS_INVALID', `${file}: ${problems}`, { hint: 'each entry needs test, result and reason; engine and versions are optional' });
+  }
+  return parsed.data;
+}
+
+const major = (v: string) => Number(/^(\d+)/.exec(v)?.[1] ?? NaN);
+export function versionMatches(range: string | undefined, version: string): boolean {
+  if (!range) return true;
+  const v = major(version);
+  return [...range.matchAll(/(<=|>=|<|>|=)?\s*(\d+)/g)].every(([, op = '=', n]) => {
+    const x = Number(n);
+    return { '<': v < x, '<=': v <= x, '>': v > x, '>=': v >= x, '=': v === x }[op]!;
+  });
+}
+
+const globToRegExp = (g: string) => new RegExp(`^${g.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+
+export interface Participant {
+  engine: EngineName;
+  version: string;
+}
+export interface Judgement {
+  /** pass: as the spec says; known: a listed deviation; unexpected: neither; fixed: a listed deviation no longer seen. */
+  status: 'pass' | 'known' | 'unexpected' | 'fixed';
+  expected: string;
+  observed: string;
+  reason?: string;
+}
+
+/** Compares an observed result with the spec's and with the known deviations for the engines involved. */
+export function judge(list: readonly Expectation[], id: string, who: readonly Participant[], observed: string, specResult: string): Judgement {
+  const entry = list.find((e) => globToRegExp(e.test).test(id) && who.some((p) => (!e.engine || e.engine === p.engine) && versionMatches(e.versions, p.version)));
+  if (!entry) return { status: observed === specResult ? 'pass' : 'unexpected', expected: specResult, observed };
+  if (observed === entry.result) return { status: 'known', expected: entry.result, observed, reason: entry.reason };
+  return { status: observed === specResult ? 'fixed' : 'unexpected', expected: entry.result, observed, reason: entry.reason };
+}

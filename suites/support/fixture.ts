@@ -1,0 +1,119 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as allure from 'allure-js-commons';
+import { AssertionError } from 'chai';
+import type { Context } from 'mocha';
+import type { Page } from 'playwright';
+import { startLab, type StartedLab } from '../../lab/lab.ts';
+import { BrowserFleet, EngineUnavailableError, PAGE_ORIGIN } from '../../lab/browsers/fleet.ts';
+import { ENGINES, parseEngine, type EngineName } from '../../lab/browsers/engines.ts';
+import { defaultTopology } from '../../lab/topology/topology.ts';
+import { judge, loadExpectations, type Judgement, type Participant } from './expectations.ts';
+
+/**
+ * What every suite shares in one run: one lab with a LAN host per preset (started on first use),
+ * one browser fleet (one launch per engine and host), the expectations, the run's settings.
+ * `icelab suite` passes settings through ICELAB_* variables; mocha can run the files directly.
+ */
+export interface SuiteEnv {
+  lab: StartedLab;
+  fleet: BrowserFleet;
+}
+
+let shared: Promise<SuiteEnv> | null = null;
+
+export function suiteEnv(): Promise<SuiteEnv> {
+  shared ??= (async () => {
+    const lab = await startLab(defaultTopology(), process.env.ICELAB_LAB_ID ? { id: process.env.ICELAB_LAB_ID } : {});
+    return { lab, fleet: new BrowserFleet(lab, { headed: process.env.ICELAB_HEADED === '1' }) };
+  })();
+  return shared;
+}
+
+/** Root hook (suites/support/hooks.ts): browsers first, then the lab. */
+export async function closeSuiteEnv(): Promise<void> {
+  if (!shared) return;
+  const env = await shared.catch(() => null);
+  shared = null;
+  if (!env) return;
+  await env.fleet.close();
+  await env.lab.stop();
+}
+
+/** Engines this run covers (ICELAB_ENGINES, default all). Missing ones still get tests, reported unavailable. */
+export function suiteEngines(): EngineName[] {
+  const v = process.env.ICELAB_ENGINES;
+  return v ? v.split(',').map((e) => parseEngine(e.trim(), 'ICELAB_ENGINES')) : [...ENGINES];
+}
+/** Engines whose absence fails the run instead of being reported unavailable (ICELAB_REQUIRE_ENGINES). */
+const required = (): string[] => (process.env.ICELAB_REQUIRE_ENGINES ?? '').split(',').filter(Boolean);
+
+export const evidenceRoot = (): string => process.env.ICELAB_EVIDENCE_DIR ?? join(process.cwd(), 'reports', 'evidence');
+export const safeName = (s: string): string => s.replace(/[^a-zA-Z0-9._@-]+/g, '_').slice(0, 120);
+
+/**
+ * An engine that cannot run here: the test is reported as "unavailable: <reason>" (mocha pending,
+ * Allure skipped with the reason, its own category), never as passed. Other errors propagate:
+ * Allure shows them as broken (infrastructure), unlike assertion failures.
+ */
+export async function unavailable(ctx: Context, e: unknown): Promise<never> {
+  if (e instanceof EngineUnavailableError && !required().includes(e.engine)) {
+    const msg = `unavailable: ${e.reason}`;
+    await allure.tag('engine-unavailable');
+    await allure.label('engineUnavailable', e.engine);
+    await allure.description(`**${msg}**\n\nTo fix: ${e.hint ?? ''}`);
+    await allure.logStep(msg, allure.Status.SKIPPED);
+    // The summary reporter counts these apart from passes and failures.
+    (ctx.test as { icelabUnavailable?: string } | undefined)!.icelabUnavailable = msg;
+    ctx.skip();
+  }
+  throw e;
+}
+
+/** A fresh page at the lab's secure origin in `host`, for API checks. */
+export async function apiPage(ctx: Context, engine: EngineName, host = 'open', html = '<!doctype html><title>icelab api</title>'): Promise<{ page: Page; version: string; close: () => Promise<void> }> {
+  const { fleet } = await suiteEnv();
+  try {
+    const { page, context, launched } = await fleet.page(engine, host, html);
+    return { page, version: launched.version, close: () => context.close() };
+  } catch (e) {
+    return unavailable(ctx, e);
+  }
+}
+
+let expectationsCache: ReturnType<typeof loadExpectations> | null = null;
+
+/**
+ * The CI gate. Compares `observed` with the spec result and the known deviations, records the
+ * verdict in Allure (parameters, a `known-deviation` tag with the reason) and throws an assertion
+ * error for anything unexpected — including a known deviation that no longer happens.
+ */
+export async function gate(id: string, who: readonly Participant[], observed: string, specResult: string, why = ''): Promise<Judgement> {
+  expectationsCache ??= loadExpectations();
+  const j = judge(expectationsCache, id, who, observed, specResult);
+  await allure.parameter('expected', j.expected);
+  await allure.parameter('observed', j.observed);
+  if (j.status === 'known') {
+    await allure.tag('known-deviation');
+    await allure.logStep(`known deviation: ${j.reason}`, allure.Status.PASSED);
+  }
+  if (j.status === 'unexpected') {
+    throw new AssertionError(`${id}: expected ${j.expected}, observed ${j.observed}${j.reason ? ` (listed deviation: ${j.reason})` : ''}${why ? ` — ${why}` : ''}`);
+  }
+  if (j.status === 'fixed') {
+    throw new AssertionError(`${id}: listed deviation no longer happens (now ${j.observed}, as the spec says): remove it from suites/expectations.yaml [${j.reason}]`);
+  }
+  return j;
+}
+
+/** Attaches every file of an evidence directory to the current test. */
+export async function attachDir(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const types: Record<string, string> = { json: 'application/json', pcap: 'application/vnd.tcpdump.pcap', sdp: 'text/plain', log: 'text/plain', txt: 'text/plain', html: 'text/html' };
+  for (const f of readdirSync(dir).sort()) {
+    const ext = f.split('.').pop() ?? '';
+    await allure.attachment(f, readFileSync(join(dir, f)), types[ext] ?? 'text/plain');
+  }
+}
+
+export { PAGE_ORIGIN };
