@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
@@ -7,7 +7,7 @@ import type { Link } from '../topology/nat.ts';
 import type { Topology } from '../topology/topology.ts';
 import { LAB_ID, NETNS_DIR, PREFIX, STATE_ROOT, labIdOfNamespace, nsName } from './names.ts';
 import { linkCommands, renderBuild, uplinks } from './render.ts';
-import { run, runScript, runScriptSync, type RunResult } from './run.ts';
+import { hintFor, run, runScript, runScriptSync, type RunResult } from './run.ts';
 
 /** Who owns a lab: a live process (library use), or nobody once `icelab up` has detached it. */
 interface Owner {
@@ -30,6 +30,8 @@ export interface LabState {
 
 export const stateDir = (id: string) => join(STATE_ROOT, id);
 export const tempDir = (id: string) => `/tmp/${PREFIX}-${id}`;
+/** `ip netns exec` bind-mounts files from here (hosts files of the lab). */
+const ETC_NETNS = '/etc/netns';
 
 export function randomLabId(): string {
   return `t${randomBytes(4).toString('hex').slice(0, 7)}`;
@@ -61,11 +63,44 @@ function writeState(s: LabState): void {
   renameSync(`${file}.tmp`, file);
 }
 
+const CLAIM = /^\.claim-[a-z0-9]{1,16}-(\d+)-/;
+/**
+ * Creates the lab's state directory with its state file in one rename, so another process never sees
+ * a state directory without a state (which it would take for a crash leftover and remove), and two
+ * processes starting the same lab name cannot both win. False when the name is taken.
+ */
+function claimState(s: LabState): boolean {
+  mkdirSync(STATE_ROOT, { recursive: true });
+  const tmp = join(STATE_ROOT, `.claim-${s.id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(tmp);
+  writeFileSync(join(tmp, 'state.json'), JSON.stringify(s, null, 2));
+  try {
+    renameSync(tmp, stateDir(s.id));
+    return true;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+/** Claim directories of processes that died between creating and renaming them. */
+function removeDeadClaims(): void {
+  if (!existsSync(STATE_ROOT)) return;
+  for (const f of readdirSync(STATE_ROOT)) {
+    const m = CLAIM.exec(f);
+    if (m && !existsSync(`/proc/${m[1]}`)) rmSync(join(STATE_ROOT, f), { recursive: true, force: true });
+  }
+}
+
 /** Every lab id with something left on this machine: namespaces, state or temp dir. */
 export function knownLabIds(): string[] {
   const ids = new Set<string>();
   const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
   for (const ns of list(NETNS_DIR)) {
+    const id = labIdOfNamespace(ns);
+    if (id) ids.add(id);
+  }
+  for (const ns of list(ETC_NETNS)) {
     const id = labIdOfNamespace(ns);
     if (id) ids.add(id);
   }
@@ -85,13 +120,22 @@ export function isLive(s: LabState | null): boolean {
 
 function teardownScript(id: string, pids: Owner[]): string {
   const own = pids.filter(alive).map((p) => p.pid);
+  // A process that entered a namespace just as its name was removed is no longer found through the
+  // namespace; every lab process names the lab's temp dir in its command line (coturn's config,
+  // browser profiles). "[/]" keeps grep from matching its own command line.
+  const tmpPattern = `${tempDir(id)}[/]`;
   return [
     own.length ? `kill -9 ${own.join(' ')} 2>/dev/null` : '',
-    `for ns in $(ls ${NETNS_DIR} 2>/dev/null | grep '^${nsName(id, '')}'); do`,
-    '  pids=$(ip netns pids "$ns" 2>/dev/null); [ -n "$pids" ] && kill -9 $pids 2>/dev/null',
-    '  ip netns del "$ns" 2>/dev/null',
-    'done',
-    `rm -rf ${tempDir(id)} ${stateDir(id)} /etc/netns/${nsName(id, '')}*`,
+    `cd ${NETNS_DIR} 2>/dev/null && ns=$(ls | grep '^${nsName(id, '')}') || ns=''`,
+    'if [ -n "$ns" ]; then',
+    // The processes inside: their /proc/<pid>/ns/net link names the namespace inode (one find, no spawn per namespace).
+    `  inodes=$(stat -L -c 'net:[%i]' $ns)`,
+    `  pids=$(find /proc/[0-9]*/ns/net -maxdepth 0 -printf '%l %p\n' 2>/dev/null | grep -F "$inodes" | cut -d/ -f3)`,
+    '  [ -n "$pids" ] && kill -9 $pids 2>/dev/null',
+    `  printf 'netns del %s\n' $ns | ip -force -b - 2>/dev/null`,
+    'fi',
+    `for p in $(grep -ls '${tmpPattern}' /proc/[0-9]*/cmdline | cut -d/ -f3); do [ "$p" != "$$" ] && kill -9 "$p" 2>/dev/null; done`,
+    `rm -rf ${tempDir(id)} ${stateDir(id)} ${ETC_NETNS}/${nsName(id, '')}*`,
     'true',
   ].join('\n');
 }
@@ -103,9 +147,43 @@ export async function removeLab(id: string): Promise<void> {
 
 /** Removes leftovers of labs whose owner died (kill -9, crash) or that never finished coming up. */
 export async function removeStaleLabs(): Promise<string[]> {
+  removeDeadClaims();
   const stale = knownLabIds().filter((id) => !isLive(readState(id)));
   await Promise.all(stale.map(removeLab));
   return stale;
+}
+
+/**
+ * Everything of a lab that is still on this machine, each item named: namespaces (with the nft tables
+ * and processes inside), `/etc/netns` entries, the temp and state dirs, and processes anywhere whose
+ * command line names the lab's temp dir (coturn, browsers). Empty once a lab is fully removed.
+ */
+export async function leftovers(id: string): Promise<string[]> {
+  const out: string[] = [];
+  const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+  const prefix = nsName(id, '');
+  for (const ns of list(NETNS_DIR).filter((n) => n.startsWith(prefix))) {
+    out.push(`namespace ${ns}`);
+    // One after the other: nsenter would otherwise show up among the namespace's processes.
+    const pids = await run(['ip', 'netns', 'pids', ns]);
+    const tables = await run(['nsenter', `--net=${NETNS_DIR}/${ns}`, 'nft', 'list', 'tables']);
+    for (const t of tables.stdout.split('\n').filter(Boolean)) out.push(`nft ${t} in namespace ${ns}`);
+    for (const pid of pids.stdout.split('\n').filter(Boolean)) out.push(`process ${pid} (${commandLine(pid)}) in namespace ${ns}`);
+  }
+  for (const f of list(ETC_NETNS).filter((n) => n.startsWith(prefix))) out.push(`${ETC_NETNS}/${f}`);
+  for (const dir of [tempDir(id), stateDir(id)]) if (existsSync(dir)) out.push(dir);
+  for (const pid of list('/proc').filter((p) => /^\d+$/.test(p) && p !== String(process.pid))) {
+    const cmd = commandLine(pid);
+    if (cmd.includes(`${tempDir(id)}/`) && !out.some((o) => o.startsWith(`process ${pid} `))) out.push(`process ${pid} (${cmd})`);
+  }
+  return out;
+}
+function commandLine(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ').slice(0, 200);
+  } catch {
+    return '';
+  }
 }
 
 // Labs owned by this process, torn down synchronously if the process is interrupted or exits.
@@ -137,13 +215,15 @@ export async function startNetwork(topology: Topology, opts: NetworkOptions = {}
   if (!LAB_ID.test(id)) {
     throw new LabError('ERR_LAB_ID', `invalid lab name "${id}"`, { hint: 'use 1-16 lower-case letters or digits' });
   }
+  // Before anything exists: a signal from here on finds the lab in `owned` and removes it.
+  installExitHandlers();
   await removeStaleLabs();
-  if (knownLabIds().includes(id)) {
-    throw new LabError('ERR_LAB_EXISTS', `a lab named "${id}" is already up`, {
+  const exists = () =>
+    new LabError('ERR_LAB_EXISTS', `a lab named "${id}" is already up`, {
       hint: `run \`npx icelab down --name ${id}\` first, or choose another --name`,
       context: { lab: id },
     });
-  }
+  if (knownLabIds().includes(id)) throw exists();
   const state: LabState = {
     id,
     owner: self(),
@@ -154,13 +234,12 @@ export async function startNetwork(topology: Topology, opts: NetworkOptions = {}
     pids: [],
     services: {},
   };
-  mkdirSync(state.dir, { recursive: true, mode: 0o755 });
-  writeState(state);
+  if (!claimState(state)) throw exists();
   const lab = new StartedNetwork(state);
   owned.set(id, lab);
-  installExitHandlers();
   try {
-    await runScript(renderBuild(topology, id), 'building the lab network', { lab: id });
+    mkdirSync(state.dir, { recursive: true, mode: 0o755 });
+    await lab.runOwnedScript(renderBuild(topology, id), 'building the lab network');
   } catch (e) {
     await lab.stop();
     throw e;
@@ -181,7 +260,11 @@ export function openNetwork(id: string): StartedNetwork {
 
 export class StartedNetwork implements AsyncDisposable {
   #state: LabState;
-  #stopped = false;
+  /** Set once teardown began; `#removed` once it finished (a signal during an async stop still sweeps). */
+  #stopping: Promise<void> | null = null;
+  #removed = false;
+  /** Children this object started that may still run (build script, spawned servers): killed first on stop. */
+  readonly #children = new Set<ChildProcess>();
   constructor(state: LabState) {
     this.#state = state;
   }
@@ -238,7 +321,57 @@ export class StartedNetwork implements AsyncDisposable {
   }
   spawn(node: string, command: string[], opts: SpawnOptions = {}): ChildProcess {
     const [cmd, ...args] = this.argv(node, command);
-    return spawn(cmd!, args, opts);
+    return this.#adopt(spawn(cmd!, args, opts));
+  }
+  #adopt(child: ChildProcess): ChildProcess {
+    this.#children.add(child);
+    child.once('exit', () => this.#children.delete(child));
+    child.once('error', () => this.#children.delete(child));
+    return child;
+  }
+  /** SIGKILL to every child still running, and to its process group when it leads one (detached). */
+  #killChildren(): void {
+    for (const child of this.#children) {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+    this.#children.clear();
+  }
+  /**
+   * Runs a build script as a child of this lab, in its own process group: an interrupt kills the whole
+   * script (ip, nft, nsenter) before the teardown, so nothing is created after the teardown looked.
+   */
+  async runOwnedScript(script: string, what: string): Promise<RunResult> {
+    const child = this.#adopt(spawn('sh', ['-e', '-s'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(script);
+    const code = await new Promise<number>((resolve) => {
+      child.once('error', (e) => {
+        stderr += String(e);
+        resolve(127);
+      });
+      child.once('close', (c, signal) => resolve(c ?? (signal ? 137 : 1)));
+    });
+    if (code !== 0) {
+      const detail = stderr.trim() || stdout.trim() || (this.#stopping ? 'interrupted' : '');
+      throw new LabError('ERR_NETWORK_COMMAND', `${what} failed (exit ${code}): ${detail}`, {
+        hint: hintFor(detail) ?? 'rerun with ICELAB_DEBUG=1 to print the script',
+        context: { lab: this.id, script: process.env.ICELAB_DEBUG ? script : undefined },
+      });
+    }
+    return { code, stdout, stderr };
   }
 
   /** Forgets every NAT mapping of a router (or all routers): the next packet gets a fresh one. */
@@ -254,17 +387,24 @@ export class StartedNetwork implements AsyncDisposable {
     await runScript(linkCommands(up, link).join('\n'), `changing the link of ${node}`, { lab: this.id, host: node });
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    owned.delete(this.id);
-    await removeLab(this.id);
+  /** Removes the lab. Stays in `owned` until done, so a signal meanwhile still sweeps it synchronously. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#killChildren();
+      await removeLab(this.id);
+      this.#removed = true;
+      owned.delete(this.id);
+    })();
+    return this.#stopping;
   }
+  /** For exit and signal handlers: runs the teardown even when an asynchronous stop is under way. */
   stopSync(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    owned.delete(this.id);
+    if (this.#removed) return;
+    this.#stopping ??= Promise.resolve();
+    this.#killChildren();
     runScriptSync(teardownScript(this.id, this.#state.pids));
+    this.#removed = true;
+    owned.delete(this.id);
   }
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench [-- --only lab --runs 5]`: prints ONE JSON object on stdout (progress on stderr).
+ *
+ * Each entry of `sections` is a named async function returning a JSON value; the output is
+ * `{ startedAt, host, runs, sections: { <name>: <value> } }`. To add one (browser launch, call times…),
+ * add an entry to `sections` — e.g. imported from `scripts/bench-sections/<name>.ts`.
+ */
+import { cpus, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { startLab } from '../lab/lab.ts';
+import { startNetwork } from '../lab/network/network.ts';
+import { defaultTopology, planTopology } from '../lab/topology/topology.ts';
+
+export interface BenchOptions {
+  /** Repetitions per measurement. */
+  runs: number;
+  /** Progress output (stderr). */
+  log: (msg: string) => void;
+}
+export type Section = (opts: BenchOptions) => Promise<unknown>;
+
+export interface Stats {
+  median: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+export function stats(samples: number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  const r = (x: number) => Math.round(x * 10) / 10;
+  return { median: r(median), min: r(s[0] ?? NaN), max: r(s.at(-1) ?? NaN), samples: samples.map(r) };
+}
+/** Wall time of one call in milliseconds. */
+export async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `startLab(defaultTopology())` until STUN answers, `stop()`, and the network alone.
+ * The kernel frees deleted namespaces in the background, and creating namespaces meanwhile stalls
+ * (≈100-150 ms here), so `upMs` waits `settleMs` after each stop — like an `icelab up` some time after
+ * the last `down` — and `upBackToBackMs` starts each lab right after the previous one stopped, as
+ * consecutive test suites do.
+ */
+async function lab({ runs, log }: BenchOptions): Promise<unknown> {
+  const settleMs = 1500;
+  const up: number[] = [];
+  const down: number[] = [];
+  const backToBack: number[] = [];
+  const network: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await sleep(settleMs);
+    const [upMs, started] = await time(() => startLab(defaultTopology(), { id: `bench${i}` }));
+    const [downMs] = await time(() => started.stop());
+    up.push(upMs);
+    down.push(downMs);
+    log(`lab run ${i + 1}/${runs}: up ${upMs.toFixed(0)} ms, down ${downMs.toFixed(0)} ms`);
+  }
+  for (let i = 0; i < runs; i++) {
+    const [upMs, started] = await time(() => startLab(defaultTopology(), { id: `benchb${i}` }));
+    await started.stop();
+    backToBack.push(upMs);
+    log(`back-to-back run ${i + 1}/${runs}: up ${upMs.toFixed(0)} ms`);
+  }
+  const plan = planTopology(defaultTopology());
+  for (let i = 0; i < runs; i++) {
+    await sleep(settleMs);
+    const [ms, net] = await time(() => startNetwork(plan, { id: `benchnet${i}` }));
+    await net.stop();
+    network.push(ms);
+    log(`network run ${i + 1}/${runs}: ${ms.toFixed(0)} ms`);
+  }
+  return {
+    runs,
+    topology: 'defaultTopology(): one TURN server, one host per preset (16 namespaces)',
+    upTargetMs: 300,
+    settleMs,
+    upMs: stats(up),
+    downMs: stats(down),
+    upBackToBackMs: stats(backToBack),
+    networkOnlyMs: stats(network).median,
+    networkOnly: stats(network),
+  };
+}
+
+/** Named benchmark sections; others add entries here. */
+export const sections: Record<string, Section> = {
+  lab,
+};
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      runs: { type: 'string', default: '5' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stderr.write(`usage: npm run bench -- [--only ${Object.keys(sections).join(',')}] [--runs N]\n`);
+    return 0;
+  }
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) {
+    process.stderr.write(`bench: --runs must be a positive integer, not "${values.runs}"\n`);
+    return 2;
+  }
+  const names = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(sections);
+  const unknown = names.filter((n) => !(n in sections));
+  if (unknown.length) {
+    process.stderr.write(`bench: unknown section ${unknown.join(', ')}; known: ${Object.keys(sections).join(', ')}\n`);
+    return 2;
+  }
+  const log = (msg: string) => process.stderr.write(`${msg}\n`);
+  const result: Record<string, unknown> = {};
+  let failed = false;
+  for (const name of names) {
+    log(`== ${name}`);
+    try {
+      result[name] = await sections[name]!({ runs, log });
+    } catch (e) {
+      failed = true;
+      result[name] = { error: e instanceof Error ? e.message : String(e) };
+      log(`section ${name} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const out = {
+    startedAt: new Date().toISOString(),
+    host: { hostname: hostname(), cpus: cpus().length, node: process.version },
+    runs,
+    sections: result,
+  };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  return failed ? 1 : 0;
+}
+
+// Runs only as the entry point, so sections and helpers can be imported elsewhere.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then((code) => process.exit(code));
+}
