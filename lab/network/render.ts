@@ -34,6 +34,7 @@ export function renderBuild(t: Topology, labId: string): string {
   // but the per-interface sysctls need them).
   const after = new Map<string, string>();
   for (const r of t.routers) after.set(ns(r.name), inNs(ns(r.name), routerSetup(r, t)));
+  after.set(pub, inNs(pub, BRIDGES_ARE_SWITCHES));
   for (const x of t.turn) after.set(ns(x.name), inNs(ns(x.name), `nft -f - <<'EOF'\n${renderTurnNft()}EOF`));
   for (const h of t.hosts) {
     if (h.firewall && h.routers.length === 0) after.set(ns(h.name), inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.firewall)}EOF`));
@@ -112,8 +113,18 @@ function routerSetup(r: PlannedRouter, t: Topology): string {
     'net.netfilter.nf_conntrack_udp_timeout': r.nat.mappingLifetime,
     'net.netfilter.nf_conntrack_udp_timeout_stream': r.nat.mappingLifetime,
   });
-  return `${sysctls}\nnft -f - <<'EOF'\n${renderRouterNft(r, clientIps(r, t))}EOF\n${timeouts}`;
+  return `${sysctls}\n${BRIDGES_ARE_SWITCHES}\nnft -f - <<'EOF'\n${renderRouterNft(r, clientIps(r, t))}EOF\n${timeouts}`;
 }
+
+/**
+ * With br_netfilter loaded (Docker loads it) frames crossing a bridge also pass the IP hooks of the
+ * bridge's namespace, by default in every new namespace too. A hairpinned packet (LAN host → the
+ * router's public address) is then DNATed while still being bridged and sent back out of the port it
+ * came in on, which a bridge refuses: no hairpinning, and no source NAT either. Switched off, a lab
+ * bridge is a plain switch and only routed traffic meets the router's rules — the same on machines
+ * with and without br_netfilter. The file only exists when the module is loaded.
+ */
+export const BRIDGES_ARE_SWITCHES = `for f in ${['iptables', 'ip6tables', 'arptables'].map((x) => `/proc/sys/net/bridge/bridge-nf-call-${x}`).join(' ')}; do if [ -e $f ]; then echo 0 > $f; fi; done`;
 
 const sysctlWrites = (values: Record<string, number>) =>
   Object.entries(values)
