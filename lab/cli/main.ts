@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { openLab, startLab } from '../lab.ts';
-import { LabError } from '../topology/errors.ts';
+import { LabError, TopologyError } from '../topology/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
-import { defaultTopology, type TopologyInput } from '../topology/topology.ts';
+import { defaultTopology, planTopology, type Topology, type TopologyInput } from '../topology/topology.ts';
 import { knownLabIds, readState, removeLab, removeStaleLabs, isLive } from '../network/network.ts';
 import { run } from '../network/run.ts';
 
@@ -22,16 +22,30 @@ Usage:
 --topology takes a comma-separated preset list (${PRESET_NAMES.join(', ')})
 or a JSON/YAML topology file. Exit codes: 0 ok, 1 failure, 2 bad input, 3 not root.`;
 
-function loadTopology(arg: string | undefined): TopologyInput {
+function loadTopology(arg: string | undefined): TopologyInput | Topology {
   if (!arg) return defaultTopology();
   if (existsSync(arg)) {
     const text = readFileSync(arg, 'utf8');
-    return (arg.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as TopologyInput;
+    let input: unknown;
+    try {
+      input = arg.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    } catch (e) {
+      throw new LabError('ERR_TOPOLOGY_FILE', `--topology: ${arg} is not valid ${arg.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, {
+        hint: 'fix the syntax error above (README, "Topology files", shows the format)',
+      });
+    }
+    // Validated here so the problems name the file they are in.
+    try {
+      return planTopology(input);
+    } catch (e) {
+      throw e instanceof TopologyError ? new TopologyError([...e.problems], arg) : e;
+    }
   }
   const names = arg.split(',').map((s) => s.trim());
   const unknown = names.filter((n) => !(PRESET_NAMES as string[]).includes(n));
   if (unknown.length) {
-    throw new LabError('ERR_UNKNOWN_PRESET', `--topology: unknown preset ${unknown.map((u) => `"${u}"`).join(', ')} (and no such file)`, {
+    const looksLikeFile = /[/.]/.test(arg);
+    throw new LabError('ERR_UNKNOWN_PRESET', looksLikeFile ? `--topology: no such file ${arg}` : `--topology: unknown preset ${unknown.map((u) => `"${u}"`).join(', ')} (and no such file)`, {
       hint: `use presets from: ${PRESET_NAMES.join(', ')}, or a path to a JSON/YAML topology file`,
     });
   }
@@ -144,11 +158,16 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Error codes that mean "the input was wrong" (exit 2). */
+const BAD_INPUT = ['ERR_TOPOLOGY_INVALID', 'ERR_TOPOLOGY_FILE', 'ERR_UNKNOWN_PRESET', 'ERR_UNKNOWN_HOST', 'ERR_LAB_ID', 'ERR_USAGE'];
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     const err = e as LabError & { exitCode?: number };
-    console.error(`icelab: ${err.message}`);
-    process.exit(err.exitCode ?? (err.code === 'ERR_TOPOLOGY_INVALID' || err.code === 'ERR_UNKNOWN_PRESET' ? 2 : 1));
+    // node:util parseArgs rejects unknown options and missing values with ERR_PARSE_ARGS_*.
+    const usage = String(err.code).startsWith('ERR_PARSE_ARGS');
+    console.error(`icelab: ${err.message}${usage ? '\nTo fix: see icelab --help' : ''}`);
+    process.exit(err.exitCode ?? (usage || BAD_INPUT.includes(err.code) ? 2 : 1));
   },
 );
