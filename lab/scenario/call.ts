@@ -297,8 +297,9 @@ export class Call implements AsyncDisposable {
     const [ea, eb] = await Promise.all([this.#peers.a.call<AgentEvidence>('evidence'), this.#peers.b.call<AgentEvidence>('evidence')]);
     return { a: ea.connectionState ?? ea.iceConnectionState ?? '?', b: eb.connectionState ?? eb.iceConnectionState ?? '?' };
   }
-  async dataRtt(): Promise<number | null> {
-    const r = await this.#peers.a.call<number | null>('ping');
+  /** Data-channel round trip in ms; null when no echo came back within `timeoutMs` (or no channel is open). */
+  async dataRtt(timeoutMs = 2000): Promise<number | null> {
+    const r = await this.#peers.a.call<number | null>('ping', timeoutMs);
     return r === null ? null : Math.round(r * 10) / 10;
   }
 
