@@ -24,6 +24,8 @@ export interface LabState {
   topology: Topology;
   /** Processes outside the lab's namespaces that belong to it (e.g. browser bridges). */
   pids: Owner[];
+  /** Docker containers of the lab (container TURN provider), recorded before they are created. */
+  containers?: string[];
   /** Written by upper layers (TURN credentials, …) so a later CLI call can use the lab. */
   services: Record<string, unknown>;
 }
@@ -32,6 +34,7 @@ export const stateDir = (id: string) => join(STATE_ROOT, id);
 export const tempDir = (id: string) => `/tmp/${PREFIX}-${id}`;
 /** `ip netns exec` bind-mounts files from here (hosts files of the lab). */
 const ETC_NETNS = '/etc/netns';
+const DOCKER_SOCKET = '/var/run/docker.sock';
 
 export function randomLabId(): string {
   return `t${randomBytes(4).toString('hex').slice(0, 7)}`;
@@ -118,7 +121,7 @@ export function isLive(s: LabState | null): boolean {
   return s.owner ? alive(s.owner) : s.complete;
 }
 
-function teardownScript(id: string, pids: Owner[]): string {
+function teardownScript(id: string, pids: Owner[], containers: string[] = []): string {
   const own = pids.filter(alive).map((p) => p.pid);
   // A process that entered a namespace just as its name was removed is no longer found through the
   // namespace; every lab process names the lab's temp dir in its command line (coturn's config,
@@ -135,6 +138,8 @@ function teardownScript(id: string, pids: Owner[]): string {
     `  printf 'netns del %s\n' $ns | ip -force -b - 2>/dev/null`,
     'fi',
     `for p in $(grep -ls '${tmpPattern}' /proc/[0-9]*/cmdline | cut -d/ -f3); do [ "$p" != "$$" ] && kill -9 "$p" 2>/dev/null; done`,
+    // Only labs that made containers call docker (its CLI costs tens of ms); no reaper needed.
+    containers.length ? `docker rm -f -v ${containers.join(' ')} >/dev/null 2>&1` : '',
     `rm -rf ${tempDir(id)} ${stateDir(id)} ${ETC_NETNS}/${nsName(id, '')}*`,
     'true',
   ].join('\n');
@@ -142,7 +147,8 @@ function teardownScript(id: string, pids: Owner[]): string {
 
 /** Removes everything of one lab: processes in its namespaces, the namespaces (and their nft tables), files. */
 export async function removeLab(id: string): Promise<void> {
-  await run(['sh', '-s'], { input: teardownScript(id, readState(id)?.pids ?? []) });
+  const state = readState(id);
+  await run(['sh', '-s'], { input: teardownScript(id, state?.pids ?? [], state?.containers) });
 }
 
 /** Removes leftovers of labs whose owner died (kill -9, crash) or that never finished coming up. */
@@ -172,6 +178,10 @@ export async function leftovers(id: string): Promise<string[]> {
   }
   for (const f of list(ETC_NETNS).filter((n) => n.startsWith(prefix))) out.push(`${ETC_NETNS}/${f}`);
   for (const dir of [tempDir(id), stateDir(id)]) if (existsSync(dir)) out.push(dir);
+  if (existsSync(DOCKER_SOCKET)) {
+    const ps = await run(['docker', 'ps', '-a', '--filter', `name=^${nsName(id, '')}`, '--format', '{{.Names}}']);
+    for (const name of ps.stdout.split('\n').filter(Boolean)) out.push(`container ${name}`);
+  }
   for (const pid of list('/proc').filter((p) => /^\d+$/.test(p) && p !== String(process.pid))) {
     const cmd = commandLine(pid);
     if (cmd.includes(`${tempDir(id)}/`) && !out.some((o) => o.startsWith(`process ${pid} `))) out.push(`process ${pid} (${cmd})`);
@@ -302,6 +312,15 @@ export class StartedNetwork implements AsyncDisposable {
     if (start) this.#state.pids.push({ pid, start });
     writeState(this.#state);
   }
+  /** Containers of the lab (by name), as recorded by trackContainer. */
+  get containers(): string[] {
+    return this.#state.containers ?? [];
+  }
+  /** Records a container (by its name) before it is created: teardown, even after a crash, removes it. */
+  trackContainer(name: string): void {
+    this.#state.containers = [...(this.#state.containers ?? []), name];
+    writeState(this.#state);
+  }
   /** Marks the lab complete; `detach` also gives up ownership so it outlives this process. */
   markComplete({ detach = false } = {}): void {
     this.#state.complete = true;
@@ -402,7 +421,7 @@ export class StartedNetwork implements AsyncDisposable {
     if (this.#removed) return;
     this.#stopping ??= Promise.resolve();
     this.#killChildren();
-    runScriptSync(teardownScript(this.id, this.#state.pids));
+    runScriptSync(teardownScript(this.id, this.#state.pids, this.#state.containers));
     this.#removed = true;
     owned.delete(this.id);
   }

@@ -24,7 +24,10 @@ const PresetRef = z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]);
 export const TurnSchema = z
   .object({
     name: Name.default('turn'),
-    provider: z.enum(['process']).default('process'),
+    /** `process`: the machine's turnserver in the TURN host's namespace; `container`: a coturn image. */
+    provider: z.enum(['process', 'container']).default('process'),
+    /** Image of the container provider; left out: ICELAB_COTURN_IMAGE, else the upstream coturn/coturn. */
+    image: z.string().min(1).optional(),
   })
   .strict();
 
@@ -62,9 +65,12 @@ export const TopologySchema = z
 /** A topology as written by a user (TypeScript value, or JSON/YAML file). */
 export type TopologyInput = z.input<typeof TopologySchema>;
 
+export type TurnProviderName = 'process' | 'container';
 export interface PlannedTurn {
   name: string;
-  provider: 'process';
+  provider: TurnProviderName;
+  /** Container image as given; null = the configured default (only the container provider uses one). */
+  image: string | null;
   /** Primary and alternate address (RFC 5780 needs two). */
   ips: [string, string];
 }
@@ -205,6 +211,11 @@ export function planTopology(input: unknown): Topology {
       visited.add(cur.name);
     }
   }
+  t.turn.forEach((x, i) => {
+    if (x.image !== undefined && x.provider !== 'container') {
+      problems.push({ path: `turn[${i}].image`, message: 'an image is only used by provider "container"; add provider: container or remove image' });
+    }
+  });
   for (const h of hostDrafts) {
     if (h.behind !== null && !byName.has(h.behind)) {
       problems.push({ path: `${h.path}.behind`, message: `no router named "${h.behind}"; declare it under "routers"` });
@@ -219,6 +230,7 @@ export function planTopology(input: unknown): Topology {
   const plannedTurn: PlannedTurn[] = t.turn.map((x, i) => ({
     name: x.name,
     provider: x.provider,
+    image: x.image ?? null,
     ips: [pub(0, 10 + 2 * i), pub(0, 11 + 2 * i)],
   }));
   const plannedRouters = new Map<string, PlannedRouter>();

@@ -6,6 +6,7 @@ import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
 import type { StartedNetwork } from '../network/network.ts';
 import { run, runScript } from '../network/run.ts';
+import { launchContainer } from './container.ts';
 
 export const TURN_PORTS = { udp: 3478, tcp: 3478, tls: 5349, alternate: 3479, firewallFriendly: 443 } as const;
 export const REALM = 'icelab.test';
@@ -146,7 +147,7 @@ export class StartedCoturn {
   /** Stops the server (allocations die with it) and starts it again with the same configuration. */
   async restart(): Promise<void> {
     await this.stop();
-    const pid = await launch(this.#net, this.#turn, this.info.logFile, join(this.#net.dir, this.#turn.name));
+    const pid = await (this.#turn.provider === 'container' ? launchContainer : launch)(this.#net, this.#turn, this.info.logFile, join(this.#net.dir, this.#turn.name));
     Object.assign(this.info, { pid });
   }
   async stop(): Promise<void> {
@@ -174,7 +175,7 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
   await makeCertificates(dir, turn);
   writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, staticPassword, opts));
   const logFile = join(dir, 'turnserver.log');
-  const pid = await launch(net, turn, logFile, dir);
+  const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
   return new StartedCoturn(net, turn, {
     host: turn.name,
     ips: turn.ips,
@@ -244,7 +245,7 @@ export function missingListeners(pid: number, turn: PlannedTurn): string[] | nul
  * 0.5 s per start), so the sockets are watched first (coturn opens them ≈30 ms after exec) and
  * turnutils_stunclient runs once they are there.
  */
-async function waitForStun(net: StartedNetwork, turn: PlannedTurn, pid: number | undefined, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
+export async function waitForStun(net: StartedNetwork, turn: PlannedTurn, pid: number | undefined, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
   let dead: number | null = null;
   void exited.then((c) => (dead = c));
