@@ -24,7 +24,7 @@ let shared: Promise<SuiteEnv> | null = null;
 
 export function suiteEnv(): Promise<SuiteEnv> {
   shared ??= (async () => {
-    const lab = await startLab(defaultTopology(), process.env.ICELAB_LAB_ID ? { id: process.env.ICELAB_LAB_ID } : {});
+    const lab = await startLab({ ...defaultTopology(), turn: [{ provider: process.env.ICELAB_TURN_PROVIDER as 'container' | undefined }] }, process.env.ICELAB_LAB_ID ? { id: process.env.ICELAB_LAB_ID } : {});
     return { lab, fleet: new BrowserFleet(lab, { headed: process.env.ICELAB_HEADED === '1' }) };
   })();
   return shared;
