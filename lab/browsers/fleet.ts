@@ -69,6 +69,7 @@ export class BrowserFleet implements AsyncDisposable {
   readonly #opts: FleetOptions;
   readonly #launched = new Map<string, Promise<LaunchedBrowser>>();
   #chromiumHomeDir: Promise<string> | null = null;
+  readonly #opening = new Map<string, Promise<unknown>>();
   constructor(lab: FleetLab, opts: FleetOptions = {}) {
     this.#lab = lab;
     this.#opts = opts;
@@ -92,10 +93,17 @@ export class BrowserFleet implements AsyncDisposable {
   /** A fresh context and page at PAGE_ORIGIN serving `html`, checked to have RTCPeerConnection. */
   async page(engine: EngineName, host: string, html: string): Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }> {
     const launched = await this.browser(engine, host);
-    const context = await launched.browser.newContext({ ignoreHTTPSErrors: true });
+    // Firefox's BiDi fails ("TabManager.getTabBrowser(...) is undefined") when two contexts open
+    // their first page at once, so page creation is serialised per browser.
+    const key = `${engine}@${host}`;
+    const opened = (this.#opening.get(key) ?? Promise.resolve()).then(async () => {
+      const context = await launched.browser.newContext({ ignoreHTTPSErrors: true });
+      return { context, page: await context.newPage().catch(async (e: unknown) => { await context.close().catch(() => undefined); throw e; }) };
+    });
+    this.#opening.set(key, opened.catch(() => undefined));
+    const { context, page } = await opened;
     try {
       await context.route(`${PAGE_ORIGIN}/**`, (route) => route.fulfill({ contentType: 'text/html', body: html }));
-      const page = await context.newPage();
       await page.goto(`${PAGE_ORIGIN}/peer.html`);
       const has = await page.evaluate(() => typeof RTCPeerConnection === 'function');
       if (!has) throw new EngineUnavailableError(engine, `${launched.found.executablePath} (${launched.version}) has no RTCPeerConnection`, 'use a build with WebRTC');

@@ -17,7 +17,7 @@ import { TopologyError, type Problem } from './errors.ts';
 
 const Name = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,19}$/, 'a name is 1-20 characters: lower-case letters, digits and "-", starting with a letter');
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'a name is 1-32 characters: lower-case letters, digits and "-", starting with a letter');
 
 const PresetRef = z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]);
 
@@ -120,6 +120,17 @@ const MAX_ROUTERS = 200;
 /** The default lab: one TURN server and one LAN host behind each preset, named after it. */
 export function defaultTopology(presets: readonly PresetName[] = PRESET_NAMES): TopologyInput {
   return { hosts: presets.map((p) => ({ name: p, nat: p })) };
+}
+
+/** Name of the second host behind its own router of the same preset (calls between two such NATs). */
+export const twinHost = (preset: string): string => `${preset}-2`;
+
+/**
+ * The suites' lab: the default one plus a twin of each preset host, so a call between two
+ * port-restricted NATs crosses two routers instead of staying on one LAN.
+ */
+export function suiteTopology(presets: readonly PresetName[] = PRESET_NAMES): TopologyInput {
+  return { hosts: [...presets.map((p) => ({ name: p, nat: p })), ...presets.map((p) => ({ name: twinHost(p), nat: p }))] };
 }
 
 /** Validates a topology and assigns addresses. Throws a TopologyError listing every problem. */
