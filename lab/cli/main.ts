@@ -7,6 +7,8 @@ import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { defaultTopology, planTopology, type Topology, type TopologyInput } from '../topology/topology.ts';
 import { knownLabIds, readState, removeLab, removeStaleLabs, isLive } from '../network/network.ts';
 import { run } from '../network/run.ts';
+import { suiteCommand } from './suite.ts';
+import { connectCommand, planConnect } from './connect.ts';
 
 const HELP = `icelab — WebRTC NAT/TURN lab
 
@@ -18,9 +20,24 @@ Usage:
   icelab down [--name <lab>] [--all]          remove a lab (idempotent)
   icelab exec [--name <lab>] <host> -- <command…>
                                               run a command inside a lab host; its exit code is returned
+  icelab suite [api|connectivity|turn|resilience|all] [--engines <list>] [--matrix pr|full]
+              [--shard i/n] [--turn process|container] [--grep <text>] [--no-report] [--json]
+                                              run suites (one lab, browsers reused) into
+                                              reports/allure-results, then the Allure report;
+                                              exit 1 on any unexpected result
+  icelab connect --a <engine>@<host> --b <engine>@<host> --ice <list|none> [--policy relay]
+              [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
+              [--pcap] [--headed] [--keep] [--json]
+                                              one call in a lab of its own, with its evidence;
+                                              exit 0 when it ends as the oracle predicts
+  icelab report [--results <dir>] [--out <dir>] [--json]
+                                              Allure report from reports/allure-results
 
 --topology takes a comma-separated preset list (${PRESET_NAMES.join(', ')})
-or a JSON/YAML topology file. Exit codes: 0 ok, 1 failure, 2 bad input, 3 not root.`;
+or a JSON/YAML topology file. Engines: chromium, firefox, webkit. ICE servers (--ice): stun,
+turn-udp, turn-tcp, turns-tcp. Hosts for connect: a preset, its twin <preset>-2, or a host of
+--topology. Exit codes: 0 ok, 1 failure (or unexpected result / outcome not as predicted),
+2 bad input, 3 not root, 4 engine unavailable (connect).`;
 
 function loadTopology(arg: string | undefined): TopologyInput | Topology {
   if (!arg) return defaultTopology();
@@ -103,6 +120,24 @@ export async function main(argv: string[]): Promise<number> {
       topology: { type: 'string' },
       name: { type: 'string', default: 'default' },
       all: { type: 'boolean', default: false },
+      engines: { type: 'string' },
+      matrix: { type: 'string' },
+      shard: { type: 'string' },
+      turn: { type: 'string' },
+      grep: { type: 'string' },
+      'no-report': { type: 'boolean', default: false },
+      headed: { type: 'boolean', default: false },
+      a: { type: 'string' },
+      b: { type: 'string' },
+      ice: { type: 'string' },
+      policy: { type: 'string' },
+      media: { type: 'string' },
+      'no-trickle': { type: 'boolean', default: false },
+      timeout: { type: 'string' },
+      pcap: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      results: { type: 'string' },
+      out: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -153,13 +188,28 @@ export async function main(argv: string[]): Promise<number> {
       const child = lab.network.spawn(host, command, { stdio: 'inherit' });
       return await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
     }
+    case 'suite':
+      requireRoot();
+      return suiteCommand({ suites: rest, engines: values.engines, matrix: values.matrix, shard: values.shard, turn: values.turn, grep: values.grep, headed: values.headed, report: !values['no-report'], json: values.json });
+    case 'connect': {
+      const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) throw Object.assign(new LabError('ERR_USAGE', `--timeout: "${values.timeout}" is not a number of milliseconds`, { hint: 'e.g. --timeout 8000' }), { exitCode: 2 });
+      const opts = { a: values.a, b: values.b, ice: values.ice, policy: values.policy, media: values.media, topology: values.topology ? loadTopology(values.topology) : undefined, trickle: !values['no-trickle'], pcap: values.pcap, headed: values.headed, keep: values.keep, json: values.json, ...(timeoutMs ? { timeoutMs } : {}) };
+      planConnect(opts); // bad input before the root check: exit 2 names the option
+      requireRoot();
+      return connectCommand(opts);
+    }
+    case 'report': {
+      const { reportCommand } = await import('./report.ts');
+      return reportCommand(argv.slice(argv.indexOf('report') + 1));
+    }
     default:
       throw Object.assign(new LabError('ERR_USAGE', `unknown command "${cmd}"`, { hint: 'see icelab --help' }), { exitCode: 2 });
   }
 }
 
 /** Error codes that mean "the input was wrong" (exit 2). */
-const BAD_INPUT = ['ERR_TOPOLOGY_INVALID', 'ERR_TOPOLOGY_FILE', 'ERR_UNKNOWN_PRESET', 'ERR_UNKNOWN_HOST', 'ERR_LAB_ID', 'ERR_USAGE'];
+const BAD_INPUT = ['ERR_UNKNOWN_ENGINE', 'ERR_BAD_SHARD', 'ERR_TOPOLOGY_INVALID', 'ERR_TOPOLOGY_FILE', 'ERR_UNKNOWN_PRESET', 'ERR_UNKNOWN_HOST', 'ERR_LAB_ID', 'ERR_USAGE'];
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
