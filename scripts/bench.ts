@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --only lab --runs 5]`: prints ONE JSON object on stdout (progress on stderr).
+ * `npm run bench [-- lab browsers --runs 5]`: prints ONE JSON object on stdout (progress on stderr).
+ * Sections are chosen by name (positionally or `--only a,b`); none named = all.
  *
  * Each entry of `sections` is a named async function returning a JSON value; the output is
  * `{ startedAt, host, runs, sections: { <name>: <value> } }`. To add one (browser launch, call times…),
@@ -95,7 +96,8 @@ export const sections: Record<string, Section> = {
 };
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
       only: { type: 'string' },
       runs: { type: 'string', default: '5' },
@@ -103,7 +105,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stderr.write(`usage: npm run bench -- [--only ${Object.keys(sections).join(',')}] [--runs N]\n`);
+    process.stderr.write(`usage: npm run bench -- [${Object.keys(sections).join(' ')}] [--runs N]   (sections by name, or --only a,b; default: all)\n`);
     return 0;
   }
   const runs = Number(values.runs);
@@ -111,7 +113,8 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: --runs must be a positive integer, not "${values.runs}"\n`);
     return 2;
   }
-  const names = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(sections);
+  const chosen = [...positionals, ...(values.only ?? '').split(',')].map((s) => s.trim()).filter(Boolean);
+  const names = chosen.length ? chosen : Object.keys(sections);
   const unknown = names.filter((n) => !(n in sections));
   if (unknown.length) {
     process.stderr.write(`bench: unknown section ${unknown.join(', ')}; known: ${Object.keys(sections).join(', ')}\n`);
