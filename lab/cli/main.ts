@@ -7,6 +7,7 @@ import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { defaultTopology, planTopology, type Topology, type TopologyInput } from '../topology/topology.ts';
 import { knownLabIds, readState, removeLab, removeStaleLabs, isLive } from '../network/network.ts';
 import { run } from '../network/run.ts';
+import { ENGINES, findEngine } from '../browsers/engines.ts';
 import { suiteCommand } from './suite.ts';
 import { connectCommand, planConnect } from './connect.ts';
 
@@ -88,8 +89,6 @@ async function doctor(json: boolean): Promise<number> {
         ['nft', ['--version'], 'apt-get install nftables'],
         ['conntrack', ['--version'], 'apt-get install conntrack'],
         ['turnserver', ['--version'], 'apt-get install coturn'],
-        ['chromium', ['--version'], 'apt-get install chromium'],
-        ['firefox-esr', ['--version'], 'apt-get install firefox-esr'],
         ['docker', ['--version'], 'apt-get install docker.io (optional: container TURN provider)'],
         ['java', ['-version'], 'apt-get install default-jre-headless (for Allure reports)'],
       ].map(async ([cmd, args, fix]) => {
@@ -97,7 +96,15 @@ async function doctor(json: boolean): Promise<number> {
         return { name: cmd as string, ok: v !== null, detail: v ?? `not found: ${fix as string}` };
       }),
     )),
-    { name: 'webkit', ok: false, detail: "unavailable: Playwright's WebKit is not installed (npx playwright install webkit); Debian's WebKitGTK has no WebRTC" },
+    // Each engine as the fleet would find it: which source and binary, its version, or why not and the fix.
+    ...(await Promise.all(
+      ENGINES.map(async (engine) => {
+        const f = findEngine(engine);
+        if (!f.available) return { name: engine, ok: false, detail: `unavailable: ${f.reason}; to fix: ${f.fix}` };
+        const v = await which(f.executablePath, ['--version']);
+        return { name: engine, ok: true, detail: `${f.source}: ${f.executablePath}${v ? ` (${v})` : ''}` };
+      }),
+    )),
   ];
   const required = ['root', 'ip', 'nft', 'conntrack', 'turnserver'];
   const ready = checks.filter((c) => required.includes(c.name)).every((c) => c.ok);
