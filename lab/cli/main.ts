@@ -31,7 +31,7 @@ Usage:
               [--pcap] [--headed] [--keep] [--json]
                                               one call in a lab of its own, with its evidence;
                                               exit 0 when it ends as the oracle predicts
-  icelab report [--results <dir>] [--out <dir>] [--json]
+  icelab report [--results <dir>] [--out <dir>] [--claims <file>] [--json]
                                               Allure report from reports/allure-results
 
 --topology takes a comma-separated preset list (${PRESET_NAMES.join(', ')})
@@ -145,6 +145,7 @@ export async function main(argv: string[]): Promise<number> {
       keep: { type: 'boolean', default: false },
       results: { type: 'string' },
       out: { type: 'string' },
+      claims: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
