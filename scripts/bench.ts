@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { startLab } from '../lab/lab.ts';
 import { startNetwork } from '../lab/network/network.ts';
 import { defaultTopology, planTopology } from '../lab/topology/topology.ts';
+import { browsers } from './bench-sections/browsers.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
@@ -93,6 +94,7 @@ async function lab({ runs, log }: BenchOptions): Promise<unknown> {
 /** Named benchmark sections; others add entries here. */
 export const sections: Record<string, Section> = {
   lab,
+  browsers,
 };
 
 async function main(): Promise<number> {
