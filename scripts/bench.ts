@@ -12,6 +12,7 @@ import { startLab } from '../lab/lab.ts';
 import { startNetwork } from '../lab/network/network.ts';
 import { defaultTopology, planTopology } from '../lab/topology/topology.ts';
 import { browsers } from './bench-sections/browsers.ts';
+import { turn } from './bench-sections/turn.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
@@ -95,6 +96,7 @@ async function lab({ runs, log }: BenchOptions): Promise<unknown> {
 export const sections: Record<string, Section> = {
   lab,
   browsers,
+  turn,
 };
 
 async function main(): Promise<number> {
