@@ -1,0 +1,37 @@
+import { gate } from '../support/fixture.ts';
+import { probe } from './turn-client.ts';
+import { attachText, turnTest } from './support.ts';
+
+describe('TURN authentication', function () {
+  it('answers an Allocate without credentials with 401, REALM and NONCE', async function () {
+    const t = await turnTest('authentication');
+    const p = await probe<{ code: number; realm: string | null; nonce: boolean }>(t, 'udp', 'no-credentials', { auth: null });
+    await attachText('turn-probe transcript', p.transcript);
+    await gate('turn/auth/no-credentials', [], `${p.result.code}${p.result.realm ? ' with REALM' : ''}${p.result.nonce ? ' with NONCE' : ''}`, '401 with REALM with NONCE');
+  });
+
+  it('refuses a wrong password (401)', async function () {
+    const t = await turnTest('authentication');
+    const p = await probe<{ code: number }>(t, 'udp', 'authenticate', { auth: t.wrongPassword() });
+    await attachText('turn-probe transcript', p.transcript);
+    // RFC 8489 §9.2.4: a bad MESSAGE-INTEGRITY is answered 401 (441 is for other credentials on an existing allocation).
+    await gate('turn/auth/wrong-password', [], String(p.result.code), '401');
+  });
+
+  it('refuses expired REST credentials (timestamp in the past)', async function () {
+    const t = await turnTest('authentication');
+    const expired = t.expiredCredentials();
+    if (!expired) this.skip(); // needs ICELAB_TURN_SECRET
+    const p = await probe<{ code: number }>(t, 'udp', 'authenticate', { auth: expired });
+    await attachText('turn-probe transcript', p.transcript);
+    await gate('turn/auth/expired-rest', [], String(p.result.code), '401');
+  });
+
+  it('answers a nonce it did not issue to this client with 438 and a fresh NONCE; the retry succeeds', async function () {
+    const t = await turnTest('authentication');
+    const p = await probe<{ allocate: number; stale: number; newNonce: boolean; retryWithNewNonce: number }>(t, 'udp', 'stale-nonce');
+    await attachText('turn-probe transcript', p.transcript);
+    const r = p.result;
+    await gate('turn/auth/stale-nonce', [], `${r.stale}${r.newNonce ? ' with NONCE' : ''}, retry ${r.retryWithNewNonce}`, '438 with NONCE, retry 0');
+  });
+});
