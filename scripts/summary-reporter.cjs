@@ -29,7 +29,7 @@ class SummaryReporter extends reporters.Spec {
       process.stdout.write(`\n${s.passes} passed, ${s.failures} failed${extra.length ? `, ${extra.join(', ')}` : ''}${known ? ` (${known} known deviations)` : ''}\n`);
       const file = process.env.ICELAB_SUMMARY_FILE;
       if (file) {
-        const summary = { passed: s.passes, failed: s.failures, unavailable: na, skipped: s.pending - na, known, durationMs: Date.now() - t0 };
+        const summary = { passed: s.passes, failed: s.failures, unavailable: na, skipped: s.pending - na, known, durationMs: Date.now() - t0, browserLaunches: globalThis.icelabLaunches ?? [] };
         writeFileSync(file, JSON.stringify(summary, null, 2));
       }
     });

@@ -22,10 +22,12 @@ Usage:
   icelab exec [--name <lab>] <host> -- <command…>
                                               run a command inside a lab host; its exit code is returned
   icelab suite [api|connectivity|turn|resilience|all] [--engines <list>] [--matrix pr|full]
-              [--shard i/n] [--turn process|container] [--grep <text>] [--no-report] [--json]
+              [--shard i/n] [--parallel <n>] [--turn process|container] [--grep <text>]
+              [--no-report] [--json]
                                               run suites (one lab, browsers reused) into
                                               reports/allure-results, then the Allure report;
-                                              exit 1 on any unexpected result
+                                              exit 1 on any unexpected result; --parallel spreads
+                                              the matrix over n processes (a lab and browsers each)
   icelab connect --a <engine>@<host> --b <engine>@<host> --ice <list|none> [--policy relay]
               [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
               [--pcap] [--headed] [--keep] [--json]
@@ -132,6 +134,7 @@ export async function main(argv: string[]): Promise<number> {
       shard: { type: 'string' },
       turn: { type: 'string' },
       grep: { type: 'string' },
+      parallel: { type: 'string' },
       'no-report': { type: 'boolean', default: false },
       headed: { type: 'boolean', default: false },
       a: { type: 'string' },
@@ -198,7 +201,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'suite':
       requireRoot();
-      return suiteCommand({ suites: rest, engines: values.engines, matrix: values.matrix, shard: values.shard, turn: values.turn, grep: values.grep, headed: values.headed, report: !values['no-report'], json: values.json });
+      return suiteCommand({ suites: rest, engines: values.engines, matrix: values.matrix, shard: values.shard, turn: values.turn, grep: values.grep, parallel: values.parallel, headed: values.headed, report: !values['no-report'], json: values.json });
     case 'connect': {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
       if (timeoutMs !== undefined && !(timeoutMs > 0)) throw Object.assign(new LabError('ERR_USAGE', `--timeout: "${values.timeout}" is not a number of milliseconds`, { hint: 'e.g. --timeout 8000' }), { exitCode: 2 });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEngine } from '../browsers/engines.ts';
@@ -20,6 +20,8 @@ export interface SuiteOptions {
   shard?: string | undefined;
   turn?: string | undefined;
   grep?: string | undefined;
+  /** Connectivity calls spread over this many processes, each with its own lab and browsers. */
+  parallel?: string | undefined;
   headed?: boolean;
   report: boolean;
   json: boolean;
@@ -33,6 +35,7 @@ export interface RunSummary {
   skipped: number;
   known: number;
   durationMs: number;
+  browserLaunches: { engine: string; host: string; launchMs: number }[];
 }
 
 const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
@@ -41,7 +44,12 @@ const testFiles = (dir: string): string[] =>
   existsSync(dir) ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f)).sort() : [];
 
 /** Checks every option before anything starts; returns the mocha files and environment. */
-export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = process.env): { suites: SuiteName[]; files: string[]; env: NodeJS.ProcessEnv } {
+export interface Worker {
+  files: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = process.env): { suites: SuiteName[]; files: string[]; env: NodeJS.ProcessEnv; workers: Worker[] } {
   const asked = o.suites.length ? o.suites : ['all'];
   const unknown = asked.filter((s) => s !== 'all' && !(SUITES as readonly string[]).includes(s));
   if (unknown.length) throw usage(`suite: unknown suite ${unknown.map((s) => `"${s}"`).join(', ')}`, `use one or more of: ${SUITES.join(', ')}, all`);
@@ -66,7 +74,54 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
     env.ICELAB_TURN_PROVIDER = o.turn;
   }
   if (o.headed) env.ICELAB_HEADED = '1';
-  return { suites, files, env };
+  const parallel = o.parallel === undefined ? 1 : Number(o.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 16) throw usage(`--parallel: "${o.parallel}" is not a number of processes from 1 to 16`, 'e.g. --parallel 3 (each process runs its own lab and browsers)');
+  return { suites, files, env, workers: splitWorkers(files, env, parallel) };
+}
+
+/**
+ * Spreads the connectivity matrix over `n` processes: worker k runs shard k of n of the cases
+ * (within the --shard the run was given), worker 1 also runs every other suite. Shard i of m,
+ * split k of n, is shard (i-1)+m(k-1)+1 of m·n: same cases, no overlap, still deterministic.
+ */
+export function splitWorkers(files: string[], env: NodeJS.ProcessEnv, n: number): Worker[] {
+  const base = parseShard(env.ICELAB_SHARD) ?? { index: 1, total: 1 };
+  const matrix = files.filter((f) => f.includes(`${join('suites', 'connectivity')}/`));
+  if (n === 1 || !matrix.length) return [{ files, env: { ...env, ICELAB_SUMMARY_FILE: join(REPORTS, 'summary-1.json') } }];
+  return Array.from({ length: n }, (_, i) => ({
+    files: i === 0 ? files : matrix,
+    env: { ...env, ICELAB_SHARD: `${base.index + base.total * i}/${base.total * n}`, ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`) },
+  }));
+}
+
+/** One mocha process; with several, each output line is prefixed with the worker's number. */
+function runMocha(w: Worker, k: number, n: number, o: SuiteOptions): Promise<number> {
+  const args = [join(ROOT, 'node_modules/mocha/bin/mocha.js'), '--config', join(ROOT, 'suites/.mocharc.json'), ...(o.grep ? ['--grep', o.grep] : []), ...w.files.map((f) => relative(ROOT, f))];
+  const out = o.json ? process.stderr : process.stdout;
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: w.env, stdio: ['ignore', n > 1 || o.json ? 'pipe' : 'inherit', n > 1 ? 'pipe' : 'inherit'] });
+  for (const [stream, to] of [[child.stdout, out], [child.stderr, process.stderr]] as const) {
+    if (!stream) continue;
+    let rest = '';
+    stream.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) to.write(n > 1 ? `[${k}/${n}] ${l}\n` : `${l}\n`);
+    });
+  }
+  return new Promise<number>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 130 : 1))));
+}
+
+/** Adds the workers' summaries up; a worker without one (crashed) counts as a failure. */
+export function mergeSummaries(parts: (RunSummary | null)[], durationMs: number): RunSummary {
+  const sum: RunSummary = { passed: 0, failed: 0, unavailable: 0, skipped: 0, known: 0, durationMs, browserLaunches: [] };
+  for (const p of parts) {
+    if (!p) sum.failed += 1;
+    else {
+      for (const k of ['passed', 'failed', 'unavailable', 'skipped', 'known'] as const) sum[k] += p[k];
+      sum.browserLaunches.push(...(p.browserLaunches ?? []));
+    }
+  }
+  return sum;
 }
 
 /**
@@ -75,24 +130,25 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
  * (passes and known deviations), 1 when any was not.
  */
 export async function suiteCommand(o: SuiteOptions): Promise<number> {
-  const { suites, files, env } = planSuiteRun(o);
+  const { suites, files, env, workers } = planSuiteRun(o);
   const results = join(REPORTS, 'allure-results');
+  mkdirSync(REPORTS, { recursive: true });
   for (const d of [results, join(REPORTS, 'evidence')]) rmSync(d, { recursive: true, force: true });
-  for (const f of ['summary.json', 'claims.json']) rmSync(join(REPORTS, f), { force: true });
+  for (const f of readdirSync(REPORTS)) if (/^(summary(-\d+)?|claims)\.json$/.test(f)) rmSync(join(REPORTS, f), { force: true });
   mkdirSync(results, { recursive: true });
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  log(`icelab suite ${suites.join(' ')}: ${files.length} files${env.ICELAB_ENGINES ? `, engines ${env.ICELAB_ENGINES}` : ''}${env.ICELAB_MATRIX ? `, matrix ${env.ICELAB_MATRIX}` : ''}${env.ICELAB_SHARD ? `, shard ${env.ICELAB_SHARD}` : ''}`);
+  log(`icelab suite ${suites.join(' ')}: ${files.length} files${env.ICELAB_ENGINES ? `, engines ${env.ICELAB_ENGINES}` : ''}${env.ICELAB_MATRIX ? `, matrix ${env.ICELAB_MATRIX}` : ''}${env.ICELAB_SHARD ? `, shard ${env.ICELAB_SHARD}` : ''}${workers.length > 1 ? `, ${workers.length} processes` : ''}`);
 
   const t0 = performance.now();
-  const args = [join(ROOT, 'node_modules/mocha/bin/mocha.js'), '--config', join(ROOT, 'suites/.mocharc.json'), ...(o.grep ? ['--grep', o.grep] : []), ...files.map((f) => relative(ROOT, f))];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', o.json ? process.stderr : 'inherit', 'inherit'] });
   // Ctrl-C reaches mocha too (same process group): let it remove its lab, then report what ran.
   const ignore = () => undefined;
   process.on('SIGINT', ignore);
-  const code = await new Promise<number>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 130 : 1))));
+  const codes = await Promise.all(workers.map((w, i) => runMocha(w, i + 1, workers.length, o)));
   process.off('SIGINT', ignore);
-  const summary = readSummary();
+  const code = codes.find((c) => c !== 0) ?? 0;
   const durationMs = Math.round(performance.now() - t0);
+  const summary = mergeSummaries(workers.map((w) => readSummary(w.env.ICELAB_SUMMARY_FILE)), durationMs);
+  writeFileSync(join(REPORTS, 'summary.json'), JSON.stringify(summary, null, 2));
 
   let report: { reportDir: string; junit: string; overview: string } | null = null;
   if (o.report) {
@@ -113,13 +169,13 @@ export async function suiteCommand(o: SuiteOptions): Promise<number> {
   const exitCode = code === 0 ? 0 : code === 130 ? 130 : 1;
   if (o.json) {
     console.log(JSON.stringify({ suites, engines: env.ICELAB_ENGINES ?? 'all', matrix: env.ICELAB_MATRIX ?? 'pr', shard: env.ICELAB_SHARD ?? null, summary, durationMs, results, report, claims: existsSync(claimsFile) ? claimsFile : null, exitCode }, null, 2));
-  } else if (summary) {
+  } else {
     // The closing line CI reads.
-    console.log(`\n${summary.passed} passed, ${summary.failed} failed${summary.unavailable ? `, ${summary.unavailable} unavailable` : ''}${summary.known ? ` (${summary.known} known deviations)` : ''} in ${(durationMs / 1000).toFixed(0)} s`);
+    console.log(`\n${summary.passed} passed, ${summary.failed} failed${summary.unavailable ? `, ${summary.unavailable} unavailable` : ''}${summary.known ? ` (${summary.known} known deviations)` : ''} in ${(durationMs / 1000).toFixed(0)} s, ${summary.browserLaunches.length} browser launches`);
   }
   return exitCode;
 }
 
-export function readSummary(file = join(REPORTS, 'summary.json')): RunSummary | null {
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RunSummary) : null;
+export function readSummary(file: string | undefined = join(REPORTS, 'summary.json')): RunSummary | null {
+  return file && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RunSummary) : null;
 }

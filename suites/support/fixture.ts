@@ -36,6 +36,8 @@ export async function closeSuiteEnv(): Promise<void> {
   const env = await shared.catch(() => null);
   shared = null;
   if (!env) return;
+  // Counted in the run's summary (scripts/summary-reporter.cjs): browsers are launched once per engine and host.
+  (globalThis as { icelabLaunches?: { engine: string; host: string; launchMs: number }[] }).icelabLaunches = (await env.fleet.launchedBrowsers()).map((b) => ({ engine: b.engine, host: b.host, launchMs: Math.round(b.launchMs) }));
   await env.fleet.close();
   await env.lab.stop();
 }

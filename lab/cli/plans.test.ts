@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import { matrixCases } from '../../suites/connectivity/matrix.ts';
+import { planConnect, type ConnectOptions } from './connect.ts';
+import { mergeSummaries, planSuiteRun, splitWorkers, type SuiteOptions } from './suite.ts';
+
+const suite = (o: Partial<SuiteOptions>): SuiteOptions => ({ suites: [], report: false, json: false, ...o });
+const connect = (o: Partial<ConnectOptions>): ConnectOptions => ({ a: 'firefox@symmetric', b: 'chromium@full-cone', ice: 'stun', trickle: true, pcap: false, headed: false, keep: false, json: false, ...o });
+const message = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    return `${(e as Error).message} | ${(e as { hint?: string }).hint ?? ''}`;
+  }
+  throw new Error('expected an error');
+};
+
+describe('icelab suite: run planning', () => {
+  it('runs every suite by default, each from its own directory', () => {
+    const { suites, files } = planSuiteRun(suite({}), {});
+    expect(suites).to.deep.equal(['api', 'connectivity', 'turn', 'resilience']);
+    for (const s of suites) expect(files.some((f) => f.includes(`/suites/${s}/`))).to.equal(true, s);
+  });
+
+  it('names the option and the fix for bad input', () => {
+    expect(message(() => planSuiteRun(suite({ suites: ['apii'] }), {}))).to.match(/unknown suite "apii".*api, connectivity/s);
+    expect(message(() => planSuiteRun(suite({ engines: 'chromium,safari' }), {}))).to.match(/--engines: unknown browser engine "safari"/s);
+    expect(message(() => planSuiteRun(suite({ matrix: 'huge' }), {}))).to.match(/--matrix.*pr.*full/s);
+    expect(message(() => planSuiteRun(suite({ shard: '3/2' }), {}))).to.match(/--shard/s);
+    expect(message(() => planSuiteRun(suite({ parallel: '0' }), {}))).to.match(/--parallel/s);
+    expect(message(() => planSuiteRun(suite({ turn: 'vm' }), {}))).to.match(/--turn.*process.*container/s);
+  });
+
+  it('spreads the matrix over processes: together they run every case of the shard exactly once', () => {
+    const all = matrixCases({ engines: ['chromium', 'firefox'], selection: 'full', shard: { index: 2, total: 3 } }).map((c) => c.id);
+    const workers = splitWorkers(['/x/suites/api/a.test.ts', '/x/suites/connectivity/c.test.ts'], { ICELAB_SHARD: '2/3' }, 4);
+    expect(workers).to.have.length(4);
+    expect(workers[0]!.files).to.have.length(2);
+    expect(workers.slice(1).every((w) => w.files.length === 1 && w.files[0]!.includes('connectivity'))).to.equal(true);
+    const ran = workers.flatMap((w) => {
+      const [index, total] = w.env.ICELAB_SHARD!.split('/').map(Number);
+      return matrixCases({ engines: ['chromium', 'firefox'], selection: 'full', shard: { index: index!, total: total! } }).map((c) => c.id);
+    });
+    expect([...ran].sort()).to.deep.equal([...all].sort());
+    expect(new Set(workers.map((w) => w.env.ICELAB_SUMMARY_FILE)).size).to.equal(4);
+  });
+
+  it('one process when nothing is a matrix', () => {
+    expect(splitWorkers(['/x/suites/api/a.test.ts'], {}, 3)).to.have.length(1);
+  });
+
+  it('adds up summaries; a worker that left none counts as a failure', () => {
+    const part = { passed: 3, failed: 1, unavailable: 2, skipped: 0, known: 1, durationMs: 5, browserLaunches: [{ engine: 'chromium', host: 'open', launchMs: 400 }] };
+    const sum = mergeSummaries([part, null, part], 99);
+    expect(sum).to.include({ passed: 6, failed: 3, unavailable: 4, known: 2, durationMs: 99 });
+    expect(sum.browserLaunches).to.have.length(2);
+  });
+});
+
+describe('icelab connect: call planning', () => {
+  it('builds a lab with one host per preset and the call the flags describe', () => {
+    const { spec, topology } = planConnect(connect({ ice: 'stun,turn-tcp', policy: 'relay', media: 'data,video' }));
+    expect(spec).to.deep.include({ a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-tcp'], policy: 'relay', media: ['data', 'video'] });
+    expect(topology).to.deep.equal({ hosts: [{ name: 'symmetric', nat: 'symmetric' }, { name: 'full-cone', nat: 'full-cone' }] });
+  });
+
+  it('puts B behind its own router when both peers name one preset', () => {
+    const { spec, topology } = planConnect(connect({ a: 'chromium@port-restricted-cone', b: 'firefox@port-restricted-cone' }));
+    expect(spec.b.host).to.equal('port-restricted-cone-2');
+    expect(topology).to.deep.equal({ hosts: [{ name: 'port-restricted-cone', nat: 'port-restricted-cone' }, { name: 'port-restricted-cone-2', nat: 'port-restricted-cone' }] });
+  });
+
+  it('takes --ice none as no ICE servers', () => {
+    expect(planConnect(connect({ ice: 'none' })).spec.ice).to.deep.equal([]);
+  });
+
+  it('names the flag and the fix for bad input', () => {
+    expect(message(() => planConnect(connect({ a: 'firefox' })))).to.match(/--a: expected <engine>@<host>/s);
+    expect(message(() => planConnect(connect({ b: 'safari@open' })))).to.match(/--b: unknown browser engine "safari"/s);
+    expect(message(() => planConnect(connect({ b: 'chromium@hotel-wifi' })))).to.match(/--b: unknown host "hotel-wifi".*symmetric/s);
+    expect(message(() => planConnect(connect({ ice: 'stun,turn' })))).to.match(/--ice: unknown ICE server "turn".*turns-tcp/s);
+    expect(message(() => planConnect(connect({ ice: undefined })))).to.match(/--ice is required/s);
+    expect(message(() => planConnect(connect({ policy: 'public' })))).to.match(/--policy/s);
+    expect(message(() => planConnect(connect({ media: 'screen' })))).to.match(/--media: unknown kind "screen"/s);
+    expect(message(() => planConnect(connect({ a: 'firefox@alice', topology: { hosts: [{ name: 'bob' }] } })))).to.match(/--a: the topology has no host "alice".*bob/s);
+  });
+});
