@@ -238,8 +238,8 @@ export class Call implements AsyncDisposable {
   /**
    * Polls both selected pairs until neither can change any more (Chromium may nominate a relay
    * pair and switch to a direct one later). A pending pair that outranks the selected one can
-   * still win while it is young or has had answers; one still unanswered after `graceMs` goes to
-   * an address that is not reachable (another LAN's host address) and is ignored.
+   * still win while it is young; one still unanswered after `graceMs` goes to an address that is
+   * not reachable (another LAN's host address) and is ignored.
    */
   async settle(maxMs = 6000, graceMs = 1200): Promise<{ settled: boolean; a: PairPoll; b: PairPoll; ms: number }> {
     const { a, b } = this.#peers;
@@ -248,7 +248,9 @@ export class Call implements AsyncDisposable {
     for (;;) {
       const cur = await Promise.all([a.call<PairPoll>('pair'), b.call<PairPoll>('pair')]);
       const ms = performance.now() - start;
-      const quiet = cur.every((p) => p.selected && p.contenders.every((c) => c.responsesReceived === 0 && ms > graceMs));
+      // Firefox leaves a checked pair in progress, answered, when the answer's mapped address made
+      // a different (prflx) pair valid: answered contenders get twice the grace, not forever.
+      const quiet = cur.every((p) => p.selected && p.contenders.every((c) => ms > (c.responsesReceived ? 2 * graceMs : graceMs)));
       if ((prev && quiet && samePair(prev[0].selected, cur[0].selected) && samePair(prev[1].selected, cur[1].selected)) || ms > maxMs) {
         return { settled: ms <= maxMs, a: cur[0], b: cur[1], ms };
       }
