@@ -30,7 +30,10 @@ export async function reportCommand(argv: string[]): Promise<number> {
   if (values.json) console.log(JSON.stringify(r, null, 2));
   else {
     const c = r.counts;
-    const rel = (p: string) => relative(process.cwd(), p) || '.';
+    const rel = (p: string) => {
+      const r = relative(process.cwd(), p);
+      return r.startsWith('..') ? p : r || '.';
+    };
     console.log(`report: ${rel(r.reportDir)}/index.html (serve it over http, e.g. npx allure open ${rel(r.reportDir)})`);
     console.log(`overview: ${rel(r.overview)}; JUnit: ${rel(r.junit)}`);
     console.log(`${c.total} tests: ${c.passed} passed, ${c.known} known deviations, ${c.failed} failed, ${c.broken} broken, ${c.unavailable} unavailable${c.skipped ? `, ${c.skipped} skipped` : ''}`);
