@@ -46,7 +46,12 @@ export const HostSchema = z
   .object({
     name: Name,
     /** Shorthand: a preset name, one NAT, or a chain of NATs (innermost first), each given its own router. */
-    nat: z.union([PresetRef, NatSchema, z.array(NatSchema).min(1)]).optional(),
+    nat: z
+      .union([PresetRef, NatSchema, z.array(NatSchema).min(1)], {
+        // A string that is not a preset is the usual mistake: name the presets instead of "Invalid input".
+        error: (iss) => (typeof iss.input === 'string' ? `unknown preset "${iss.input}"; presets: ${PRESET_NAMES.join(', ')}` : 'a preset name, a NAT object ({ mapping, filtering, … }) or a list of them (double NAT)'),
+      })
+      .optional(),
     /** A router declared in `routers` (several hosts may share one LAN). Excludes `nat`. */
     behind: Name.optional(),
     firewall: FirewallSchema.optional(),
