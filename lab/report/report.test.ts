@@ -276,6 +276,31 @@ async function serve(root: string): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${addr.port}`, server };
 }
 
+describe('report: without Java @integration', function () {
+  it('says Java is missing and how to install it, after writing JUnit and the overview', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'icelab-nojava-'));
+    const saved = { PATH: process.env.PATH, JAVA_HOME: process.env.JAVA_HOME };
+    try {
+      mkdirSync(join(dir, 'results'));
+      const r = fixtures().pass;
+      writeFileSync(join(dir, 'results', `${r.uuid}-result.json`), JSON.stringify(r));
+      process.env.PATH = join(dir, 'no-bin');
+      delete process.env.JAVA_HOME;
+      const err = await buildReport({ resultsDir: join(dir, 'results'), reportDir: join(dir, 'report'), claimsFile: join(dir, 'none.json') }).then(
+        () => null,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(err?.code).to.equal('ERR_NO_JAVA');
+      expect(err?.message).to.match(/needs Java[\s\S]*`java` was not found on PATH[\s\S]*To fix: apt-get install default-jre-headless/);
+      expect(existsSync(join(dir, 'junit.xml')) && existsSync(join(dir, 'overview.html'))).to.equal(true);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.JAVA_HOME !== undefined) process.env.JAVA_HOME = saved.JAVA_HOME;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('report: npm run report end to end @integration', function () {
   this.timeout(240_000);
   let dir = '';

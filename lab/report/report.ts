@@ -71,10 +71,12 @@ const properties = (env: Record<string, string>): string =>
     .map(([k, v]) => `${k.replace(/[\\=: ]/g, '\\$&')}=${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`)
     .join('\n') + '\n';
 
+/** The Java the allure script will use: $JAVA_HOME/bin/java, else java on PATH. */
 function requireJava(): void {
-  const r = spawnSync('java', ['-version'], { encoding: 'utf8', timeout: 20000 });
+  const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  const r = spawnSync(java, ['-version'], { encoding: 'utf8', timeout: 20000 });
   if (r.error || r.status !== 0) {
-    throw new LabError('ERR_NO_JAVA', `allure-commandline needs Java to generate the HTML report, and ${r.error ? '`java` is not on PATH' : `\`java -version\` failed: ${r.stderr.trim()}`}`, {
+    throw new LabError('ERR_NO_JAVA', `allure-commandline needs Java to generate the HTML report, and ${r.error ? `\`${java}\` was not found${process.env.JAVA_HOME ? ' (from JAVA_HOME)' : ' on PATH'}` : `\`${java} -version\` failed: ${r.stderr.trim()}`}`, {
       hint: 'apt-get install default-jre-headless (scripts/setup installs it); JUnit XML and the overview were still written',
     });
   }
