@@ -18,7 +18,6 @@ const pages = new SharedPages();
 async function runExample(ctx: Context, engine: EngineName, claim: Claim & { check: { kind: 'example' } }): Promise<Observation> {
   const { page, version, close } = await apiPage(ctx, engine);
   versions[engine] = version;
-  await allure.parameter('engine', `${engine} ${version}`);
   try {
     const logs: string[] = [];
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
@@ -44,10 +43,13 @@ async function natCall(ctx: Context, engine: EngineName): Promise<Observation> {
   const { lab, fleet } = await suiteEnv();
   const peers = { a: { engine, host: 'symmetric' }, b: { engine, host: twinHost('symmetric') } };
   const dir = join(evidenceRoot(), `api-claims-nat-${engine}`);
-  const stun = await runCall(lab, fleet, { ...peers, ice: ['stun'], connectTimeoutMs: 4000 }, join(dir, 'stun')).catch((e: unknown) => unavailable(ctx, e));
+  // Both calls at once (separate contexts and peer connections in the same two browsers): the
+  // STUN-only one has to sit out its timeout anyway.
+  const [stun, turn] = await Promise.all([
+    runCall(lab, fleet, { ...peers, ice: ['stun'], connectTimeoutMs: 4000 }, join(dir, 'stun')),
+    runCall(lab, fleet, { ...peers, ice: ['stun', 'turn-udp'], connectTimeoutMs: 8000 }, join(dir, 'turn')),
+  ]).catch((e: unknown) => unavailable(ctx, e));
   versions[engine] = stun.peers.a.version;
-  await allure.parameter('engine', `${engine} ${stun.peers.a.version}`);
-  const turn = await runCall(lab, fleet, { ...peers, ice: ['stun', 'turn-udp'], connectTimeoutMs: 8000 }, join(dir, 'turn')).catch((e: unknown) => unavailable(ctx, e));
   const pair = turn.selectedPair ? `${turn.selectedPair.local.type}↔${turn.selectedPair.remote.type}` : 'none';
   return {
     observed: stun.outcome === 'failed' && turn.outcome === 'connected' ? 'true' : 'false',
