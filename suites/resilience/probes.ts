@@ -33,6 +33,8 @@ export async function natMappings(lab: StartedLab, router: string, lanIp: string
 /**
  * Streams conntrack DESTROY events of a router (a mapping that expired or was flushed), so a
  * mapping that lapsed and was re-created on the same port between two looks is still seen.
+ * Start it before the flows of interest exist: with the default nf_conntrack_events=2 the kernel
+ * only reports the end of flows created while a listener was there.
  */
 export class ExpiryWatch {
   readonly #child: ChildProcess;
@@ -40,9 +42,10 @@ export class ExpiryWatch {
   private constructor(child: ChildProcess) {
     this.#child = child;
     child.stdout!.on('data', (d: Buffer) => (this.#out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (this.#out += `stderr: ${d.toString()}`));
   }
   static async start(lab: StartedLab, router: string): Promise<ExpiryWatch> {
-    const w = new ExpiryWatch(lab.network.spawn(router, ['conntrack', '-E', '-e', 'DESTROY', '-p', 'udp', '-o', 'timestamp'], { stdio: ['ignore', 'pipe', 'ignore'] }));
+    const w = new ExpiryWatch(lab.network.spawn(router, ['conntrack', '-E', '-e', 'DESTROY', '-p', 'udp', '-o', 'timestamp'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     // The netlink subscription exists once the process runs; events before that are lost.
     await new Promise((r) => setTimeout(r, 200));
     return w;
@@ -52,6 +55,10 @@ export class ExpiryWatch {
     const [ip, port] = remote.split(':');
     const flow = new RegExp(`src=${lanIp} dst=${ip!.replaceAll('.', '\\.')} sport=\\d+ dport=${port} `);
     return this.#out.split('\n').filter((l) => flow.test(l));
+  }
+  /** Everything the watch printed, for the evidence. */
+  raw(): string {
+    return this.#out;
   }
   stop(): void {
     this.#child.kill('SIGTERM');
