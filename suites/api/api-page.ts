@@ -29,6 +29,8 @@ export class SharedPages {
 
   async get(ctx: Context, engine: EngineName): Promise<EnginePage> {
     let p = this.#pages.get(engine);
+    // A page that crashed or was closed is replaced, so one bad check does not fail every later one.
+    if (p && (await p.then((x) => x.page.isClosed(), () => true))) p = undefined;
     if (!p) {
       p = apiPage(ctx, engine, 'open', API_HTML);
       this.#pages.set(engine, p);
@@ -43,6 +45,13 @@ export class SharedPages {
     await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)));
   }
 }
+
+/**
+ * One page per engine for the whole API suite (Firefox takes seconds per new context on a busy
+ * machine). Closed by a root-level hook when the run ends; the fleet closing closes it anyway.
+ */
+export const API_PAGES = new SharedPages();
+after(() => API_PAGES.close());
 
 /** Runs a named in-page check (suites/api/page-kit.js) and returns what it observed. */
 export function runCheck(page: Page, group: CheckGroup, name: string, arg?: unknown): Promise<Observation> {

@@ -1,6 +1,6 @@
 import * as allure from 'allure-js-commons';
 import { gate, suiteEngines } from '../support/fixture.ts';
-import { openApi, runCheck, SharedPages } from './api-page.ts';
+import { API_PAGES, openApi, runCheck } from './api-page.ts';
 
 /**
  * RTCPeerConnection configuration validation: the exception each engine throws (or 'ok') against
@@ -50,8 +50,6 @@ export const CONFIG_CASES: readonly ConfigCase[] = [
 ];
 
 describe('api: configuration validation', function () {
-  const pages = new SharedPages();
-  after(() => pages.close());
 
   for (const c of CONFIG_CASES) {
     describe(`${c.title}`, function () {
@@ -59,7 +57,7 @@ describe('api: configuration validation', function () {
         it(`${engine}: ${c.spec === 'ok' ? 'accepted' : c.spec}`, async function () {
           await allure.subSuite(c.id);
           await allure.description(`Spec: **${c.spec}** — ${c.why}.${c.config !== undefined ? `\n\n\`new RTCPeerConnection(${JSON.stringify(c.config)})\`` : ''}`);
-          const { page, version } = await openApi(this, pages, 'configuration', engine);
+          const { page, version } = await openApi(this, API_PAGES, 'configuration', engine);
           const o = await runCheck(page, 'config', c.check, c.config);
           await gate(`api/config/${c.id}`, [{ engine, version }], o.observed, c.spec, c.why);
         });

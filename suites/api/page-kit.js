@@ -10,7 +10,13 @@
 
   // Peer connections made by the running check; closed when it ends so a shared page stays clean.
   let open = [];
+  let streams = [];
   const track = (pc) => (open.push(pc), pc);
+  const gum = async (constraints) => {
+    const s = await navigator.mediaDevices.getUserMedia(constraints);
+    streams.push(s);
+    return s;
+  };
   const ctorOf = (name) => (typeof window[name] === 'function' ? window[name] : null);
   const make = (Ctor, config) => track(config === undefined ? new Ctor() : new Ctor(config));
 
@@ -45,7 +51,7 @@
     const dc = a.createDataChannel('icelab');
     let stream = null;
     if (media.length) {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: media.includes('audio'), video: media.includes('video') });
+      stream = await gum({ audio: media.includes('audio'), video: media.includes('video') });
       for (const t of stream.getTracks()) a.addTrack(t, stream);
     }
     const remoteTracks = [];
@@ -221,13 +227,12 @@
       let local = 0, remote = 0;
       a.ontrack = () => local++;
       b.ontrack = () => remote++;
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const stream = await gum({ audio: true });
       a.addTrack(stream.getTracks()[0], stream);
       await sleep(100);
       const localAfterAddTrack = local;
       await negotiate(a, b);
       await sleep(100);
-      stream.getTracks().forEach((t) => t.stop());
       return held(remote > 0, `on the receiving connection after negotiation: ${remote} track event(s); on the connection where addTrack was called: ${localAfterAddTrack} (the event belongs to the remote side)`);
     }),
     webkitSpecific: async (engine) => {
@@ -250,11 +255,11 @@
       await a.setLocalDescription(offer);
       await b.setLocalDescription(answer);
       await a.setRemoteDescription(answer);
-      await sleep(3000);
+      await sleep(2000);
       const without = a.connectionState;
       // …and with it, as a control that the pair can connect at all.
       const withIt = await connectedPair(RTCPeerConnection).then(() => 'connected', (e) => `not connected (${e.message})`);
-      return held(without !== 'connected' && withIt === 'connected', `SDP without candidates: ${without} after 3 s; with candidates relayed: ${withIt}`);
+      return held(without !== 'connected' && withIt === 'connected', `SDP without candidates: ${without} after 2 s; with candidates relayed: ${withIt}`);
     },
     stillSupported: prefixed(async (Ctor) => {
       const pc = make(Ctor);
@@ -489,12 +494,15 @@
   window.icelabApi = {
     async run(group, name, arg) {
       open = [];
+      streams = [];
       try {
         const r = await timeout(groups[group][name](arg), 30000, `${group}.${name}`);
         return typeof r === 'string' ? { observed: r, detail: '' } : r;
       } finally {
         for (const pc of open) pc.close();
+        for (const s of streams) s.getTracks().forEach((t) => t.stop());
         open = [];
+        streams = [];
       }
     },
   };

@@ -1,6 +1,6 @@
 import * as allure from 'allure-js-commons';
 import { gate, suiteEngines } from '../support/fixture.ts';
-import { labServers, openApi, runCheck, SharedPages } from './api-page.ts';
+import { API_PAGES, labServers, openApi, runCheck } from './api-page.ts';
 
 /**
  * The offer/answer state machine and its neighbours, against the WebRTC spec
@@ -96,8 +96,6 @@ export const STATE_CASES: readonly StateCase[] = [
 ];
 
 describe('api: offer/answer state machine', function () {
-  const pages = new SharedPages();
-  after(() => pages.close());
 
   for (const c of STATE_CASES) {
     describe(c.title, function () {
@@ -105,7 +103,7 @@ describe('api: offer/answer state machine', function () {
         it(engine, async function () {
           await allure.subSuite(c.id);
           await allure.description(`Spec: \`${c.spec}\` — ${c.why}.`);
-          const { page, version } = await openApi(this, pages, 'state machine', engine);
+          const { page, version } = await openApi(this, API_PAGES, 'state machine', engine);
           const arg = c.arg === 'lab' ? await labServers() : c.arg === 'stats' ? MANDATORY_STATS : undefined;
           const o = await runCheck(page, 'state', c.check, arg);
           if (o.detail) await allure.logStep(o.detail);
