@@ -146,7 +146,7 @@ describe('docker-compose.yml @integration', function () {
 
   it('standalone coturn uses the lab\'s configuration (docker/coturn/turnserver.conf)', () => {
     const settings = (text: string) => new Set(text.split('\n').filter((l) => l && !l.startsWith('#')));
-    const lab = settings(renderCoturnConfig(planTopology({ hosts: [{ name: 'open', nat: 'open' }] }).turn[0]!, '/d', 's', 'p'));
+    const lab = settings(renderCoturnConfig(planTopology({ hosts: [{ name: 'open', nat: 'open' }] }).turn[0]!, '/d', 's'));
     const standalone = settings(readFileSync(new URL('../../docker/coturn/turnserver.conf', import.meta.url), 'utf8'));
     for (const l of ['realm=icelab.test', 'fingerprint', 'lt-cred-mech', 'use-auth-secret', 'no-cli', 'no-multicast-peers', 'verbose', 'listening-port=3478']) {
       expect(lab.has(l) && standalone.has(l), `both have "${l}"`).to.equal(true);

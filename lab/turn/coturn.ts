@@ -75,7 +75,7 @@ export function iceServersFor(info: Pick<TurnInfo, 'ips' | 'hostname' | 'secret'
   return [{ urls, ...cred }];
 }
 
-export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: string, staticPassword: string, opts: CoturnOptions = {}): string {
+export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: string, opts: CoturnOptions = {}): string {
   return [
     ...turn.ips.map((ip) => `listening-ip=${ip}`),
     `relay-ip=${turn.ips[0]}`,
@@ -86,7 +86,6 @@ export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: strin
     'lt-cred-mech',
     'use-auth-secret',
     `static-auth-secret=${secret}`,
-    `user=icelab:${staticPassword}`,
     `cert=${join(dir, 'cert.pem')}`,
     `pkey=${join(dir, 'key.pem')}`,
     'no-cli',
@@ -167,13 +166,12 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
   const dir = join(net.dir, turn.name);
   mkdirSync(dir, { recursive: true });
   const secret = randomBytes(18).toString('base64url');
-  const staticPassword = randomBytes(12).toString('base64url');
   // The Prometheus probe is a spawn of its own: it runs while the certificates are made and coturn starts.
   const metrics = coturnHasPrometheus().then((yes) =>
     yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
   );
   await makeCertificates(dir, turn);
-  writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, staticPassword, opts));
+  writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, opts));
   const logFile = join(dir, 'turnserver.log');
   const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
   return new StartedCoturn(net, turn, {
@@ -182,7 +180,10 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
     hostname: turnHostname(turn.name),
     realm: REALM,
     secret,
-    staticUser: { username: 'icelab', credential: staticPassword },
+    // coturn ignores `user=` accounts once the REST secret is on ("cannot be used with TURN REST
+    // API"): the fixed user for clients that cannot compute credentials is a REST credential
+    // valid for ten years.
+    staticUser: restCredentials(secret, 'static', 10 * 365 * 86400),
     logFile,
     caFile: join(dir, 'ca.pem'),
     metrics: await metrics,
