@@ -13,6 +13,7 @@ import { startNetwork } from '../lab/network/network.ts';
 import { defaultTopology, planTopology } from '../lab/topology/topology.ts';
 import { browsers } from './bench-sections/browsers.ts';
 import { turn } from './bench-sections/turn.ts';
+import { suites } from './bench-sections/suites.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
@@ -97,6 +98,8 @@ export const sections: Record<string, Section> = {
   lab,
   browsers,
   turn,
+  // Minutes, not seconds: the PR selection of every suite and the full matrix, once each.
+  suites,
 };
 
 async function main(): Promise<number> {
