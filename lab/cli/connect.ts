@@ -53,7 +53,7 @@ export function planConnect(o: ConnectOptions): { spec: CallSpec; topology: Topo
   const badMedia = media.filter((k) => !(MEDIA as readonly string[]).includes(k));
   if (badMedia.length) throw usage(`--media: unknown kind ${badMedia.map((k) => `"${k}"`).join(', ')}`, `use a comma-separated list of ${MEDIA.join(', ')}`);
   // Two peers on one host would share a LAN: a same-preset call gets the twin host behind its own router.
-  if (!o.topology && a.host === b.host) b.host = twinHost(presetOf(b.host)!);
+  if (!o.topology && a.host === b.host) b.host = b.host === twinHost(presetOf(b.host)!) ? presetOf(b.host)! : twinHost(presetOf(b.host)!);
   const topology: TopologyInput | Topology = o.topology ?? { hosts: [...new Set([a.host, b.host])].map((name) => ({ name, nat: presetOf(name)! })) };
   // A topology file: its errors, and unknown hosts, are reported before the lab starts.
   const planned = planTopology(topology);

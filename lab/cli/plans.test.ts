@@ -42,6 +42,8 @@ describe('icelab suite: run planning', () => {
     });
     expect([...ran].sort()).to.deep.equal([...all].sort());
     expect(new Set(workers.map((w) => w.env.ICELAB_SUMMARY_FILE)).size).to.equal(4);
+    const named = splitWorkers(['/x/suites/connectivity/c.test.ts'], { ICELAB_LAB_ID: 'ci' }, 2);
+    expect(named.map((w) => w.env.ICELAB_LAB_ID)).to.deep.equal(['ci-1', 'ci-2']);
   });
 
   it('one process when nothing is a matrix', () => {
@@ -67,6 +69,11 @@ describe('icelab connect: call planning', () => {
     const { spec, topology } = planConnect(connect({ a: 'chromium@port-restricted-cone', b: 'firefox@port-restricted-cone' }));
     expect(spec.b.host).to.equal('port-restricted-cone-2');
     expect(topology).to.deep.equal({ hosts: [{ name: 'port-restricted-cone', nat: 'port-restricted-cone' }, { name: 'port-restricted-cone-2', nat: 'port-restricted-cone' }] });
+  });
+
+  it('both peers on the twin host: A keeps the twin, B gets the preset host', () => {
+    const { spec } = planConnect(connect({ a: 'chromium@symmetric-2', b: 'firefox@symmetric-2' }));
+    expect([spec.a.host, spec.b.host]).to.deep.equal(['symmetric-2', 'symmetric']);
   });
 
   it('takes --ice none as no ICE servers', () => {

@@ -90,7 +90,13 @@ export function splitWorkers(files: string[], env: NodeJS.ProcessEnv, n: number)
   if (n === 1 || !matrix.length) return [{ files, env: { ...env, ICELAB_SUMMARY_FILE: join(REPORTS, 'summary-1.json') } }];
   return Array.from({ length: n }, (_, i) => ({
     files: i === 0 ? files : matrix,
-    env: { ...env, ICELAB_SHARD: `${base.index + base.total * i}/${base.total * n}`, ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`) },
+    env: {
+      ...env,
+      ICELAB_SHARD: `${base.index + base.total * i}/${base.total * n}`,
+      ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`),
+      // Each worker brings up its own lab: a fixed lab name gets the worker's number.
+      ...(env.ICELAB_LAB_ID ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}-${i + 1}` } : {}),
+    },
   }));
 }
 
@@ -154,7 +160,7 @@ export async function suiteCommand(o: SuiteOptions): Promise<number> {
   if (o.report) {
     try {
       const { buildReport } = await import('../report/report.ts');
-      report = await buildReport({ resultsDir: results, reportDir: join(REPORTS, 'allure-report') });
+      report = await buildReport({ resultsDir: results, reportDir: join(REPORTS, 'allure-report'), claimsFile: join(REPORTS, 'claims.json') });
       log(`Allure report: ${report.reportDir}/index.html (JUnit: ${report.junit})`);
     } catch (e) {
       // The run's verdict does not depend on the HTML report; say clearly why there is none.
@@ -171,7 +177,7 @@ export async function suiteCommand(o: SuiteOptions): Promise<number> {
     console.log(JSON.stringify({ suites, engines: env.ICELAB_ENGINES ?? 'all', matrix: env.ICELAB_MATRIX ?? 'pr', shard: env.ICELAB_SHARD ?? null, summary, durationMs, results, report, claims: existsSync(claimsFile) ? claimsFile : null, exitCode }, null, 2));
   } else {
     // The closing line CI reads.
-    console.log(`\n${summary.passed} passed, ${summary.failed} failed${summary.unavailable ? `, ${summary.unavailable} unavailable` : ''}${summary.known ? ` (${summary.known} known deviations)` : ''} in ${(durationMs / 1000).toFixed(0)} s, ${summary.browserLaunches.length} browser launches`);
+    console.log(`\n${summary.passed} passed, ${summary.failed} failed${summary.unavailable ? `, ${summary.unavailable} unavailable` : ''}${summary.skipped ? `, ${summary.skipped} skipped` : ''}${summary.known ? ` (${summary.known} known deviations)` : ''} in ${(durationMs / 1000).toFixed(0)} s, ${summary.browserLaunches.length} browser launches`);
   }
   return exitCode;
 }

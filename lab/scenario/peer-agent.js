@@ -10,6 +10,9 @@
   let dc = null;
   let pendingRemote = [];
   const echoes = new Map();
+  // Enough to show frames flowing and decoded; a quarter of the fake camera's 640x480@30 keeps
+  // encoding cheap when many calls run at once on a small machine.
+  const VIDEO = { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15 } };
   const gatheringDone = () =>
     pc.iceGatheringState === 'complete' ? Promise.resolve() : new Promise((r) => pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && r()));
 
@@ -50,7 +53,7 @@
       pc.ondatachannel = (e) => wireChannel(e.channel);
       const kinds = media.filter((m) => m === 'audio' || m === 'video');
       if (kinds.length) {
-        const stream = await navigator.mediaDevices.getUserMedia({ audio: kinds.includes('audio'), video: kinds.includes('video') });
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: kinds.includes('audio'), video: kinds.includes('video') && VIDEO });
         for (const t of stream.getTracks()) pc.addTrack(t, stream);
       }
       if (media.includes('data') && role === 'offerer') wireChannel(pc.createDataChannel('icelab'));
@@ -81,7 +84,7 @@
       for (const c of list) await api.addCandidate(c);
     },
     async addTrack(kind) {
-      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
+      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: kind === 'video' ? VIDEO : true });
       for (const t of stream.getTracks()) pc.addTrack(t, stream);
     },
     /** Resolves once connectionState (iceConnectionState where the engine lacks it) leaves new/checking. */

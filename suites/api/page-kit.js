@@ -387,10 +387,13 @@
       let n = 0;
       a.onnegotiationneeded = () => n++;
       a.createDataChannel('d2');
+      // Separate tasks, so an event for the channel cannot merge with the transceiver's.
+      await sleep(300);
+      const afterChannel = n;
       a.addTransceiver('audio');
       await sleep(300);
       // A data channel after the first needs no renegotiation (one SCTP association); a transceiver does.
-      return `fired ${n}`;
+      return `fired ${afterChannel} after the second channel, ${n - afterChannel} after the transceiver`;
     },
     gatheringEnd: async () => {
       const pc = make(RTCPeerConnection);

@@ -58,8 +58,8 @@ export const STATE_CASES: readonly StateCase[] = [
     id: 'negotiationneeded-after-negotiation',
     title: 'negotiationneeded after negotiation: a second data channel and a transceiver',
     check: 'negotiationNeededSecondChannel',
-    spec: 'fired 1',
-    why: 'a second data channel needs no renegotiation, the new transceiver does: one event',
+    spec: 'fired 0 after the second channel, 1 after the transceiver',
+    why: 'a second data channel needs no renegotiation (one SCTP association), the new transceiver does',
   },
   {
     id: 'gathering-end-of-candidates',

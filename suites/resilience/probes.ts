@@ -72,9 +72,17 @@ export class ExpiryWatch {
  */
 export async function suspendHost(lab: StartedLab, host: string): Promise<{ pids: number[]; resume: () => void }> {
   const r = await run(['ip', 'netns', 'pids', lab.ns(host)]);
-  const pids = r.stdout.split('\n').filter(Boolean).map(Number);
-  if (!pids.length) throw new Error(`no process runs in lab host "${host}" (${lab.ns(host)}): nothing to suspend`);
-  for (const p of pids) process.kill(p, 'SIGSTOP');
+  const listed = r.stdout.split('\n').filter(Boolean).map(Number);
+  if (!listed.length) throw new Error(`no process runs in lab host "${host}" (${lab.ns(host)}): nothing to suspend`);
+  // Browsers start and reap helpers all the time: a pid listed a moment ago may be gone (ESRCH).
+  const pids = listed.filter((p) => {
+    try {
+      process.kill(p, 'SIGSTOP');
+      return true;
+    } catch {
+      return false;
+    }
+  });
   return {
     pids,
     resume: () => {

@@ -69,7 +69,8 @@ describe('TURN allocation, permissions, channels and lifetimes', function () {
     await attachText('turn-probe transcript (refresh after 1.5 s)', later.transcript);
     const seen = (r: R) => `Refresh(0) ${r.delete} lifetime ${r.deleteLifetime}, then Refresh ${r.refreshAfterDelete}`;
     // RFC 8656 §7.3: a desired lifetime of zero deletes the allocation; later requests get 437.
-    await gate('turn/delete/immediate', [], seen(now.result), 'Refresh(0) 0 lifetime 0, then Refresh 437');
+    // The known coturn deviation is listed for the lab's coturn only: another server is judged by the RFC.
+    await gate(`turn/${t.kind}/delete/immediate`, [], seen(now.result), 'Refresh(0) 0 lifetime 0, then Refresh 437');
     await gate('turn/delete/after-1.5s', [], seen(later.result), 'Refresh(0) 0 lifetime 0, then Refresh 437');
   });
 
