@@ -119,7 +119,7 @@ export function connectStory(r: CallResult): string {
       .join(', ');
   return [
     `A ${r.peers.a.engine} ${r.peers.a.version} in ${r.peers.a.host} → B ${r.peers.b.engine} ${r.peers.b.version} in ${r.peers.b.host}`,
-    `expected: ${r.expected.outcome} (${r.expected.reason})`,
+    `expected: ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` or ${r.expected.alsoAccept.join('/')}` : ''} (${r.expected.reason})`,
     `result:   ${r.outcome}, pair class ${r.observed}${r.reason ? ` — ${r.reason}` : ''}  ${r.matches ? '✓ as predicted' : '✗ NOT as predicted'}`,
     p ? `pair:     ${side(p.local)}  ↔  ${side(p.remote)}${r.settled ? '' : ' (not settled)'}` : 'pair:     none',
     `timings:  connected ${r.timings.connectedMs ?? '—'} ms, settled ${r.timings.settledMs ?? '—'} ms, data round trip ${r.timings.dataRttMs ?? '—'} ms, harness overhead ${r.timings.overheadMs ?? '—'} ms`,

@@ -8,7 +8,7 @@ import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
 import type { PlannedHost } from '../topology/topology.ts';
-import { classifyCall, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
 export interface PeerSpec {
@@ -333,7 +333,7 @@ export class Call implements AsyncDisposable {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
       observed,
-      matches: observed === this.expected.outcome,
+      matches: outcomeMatches(this.expected, observed),
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
       peers: { a: report(a, evA, pairs.a, flowA), b: report(b, evB, pairs.b, flowB) },

@@ -173,8 +173,18 @@ describe('classifyCall', () => {
 
 describe('outcomeMatches', () => {
   it('is exact equality', () => {
-    expect(outcomeMatches('relay-udp', 'relay-udp'), 'expected relay-udp to match itself').to.equal(true);
-    expect(outcomeMatches('relay-udp', 'relay-tcp'), 'expected relay-udp not to match relay-tcp').to.equal(false);
-    expect(outcomeMatches('prflx', 'srflx'), 'expected prflx not to match a more direct srflx').to.equal(false);
+    const p = (outcome: OutcomeClass, alsoAccept?: OutcomeClass[]) => ({ outcome, reason: '', ...(alsoAccept ? { alsoAccept } : {}) });
+    expect(outcomeMatches(p('relay-udp'), 'relay-udp'), 'expected relay-udp to match itself').to.equal(true);
+    expect(outcomeMatches(p('relay-udp'), 'relay-tcp'), 'expected relay-udp not to match relay-tcp').to.equal(false);
+    expect(outcomeMatches(p('prflx'), 'srflx'), 'expected prflx not to match a more direct srflx').to.equal(false);
+    expect(outcomeMatches(p('srflx', ['prflx']), 'prflx'), 'a trickle race may read a srflx path as prflx').to.equal(true);
+    expect(outcomeMatches(p('srflx', ['prflx']), 'relay-udp'), 'but never as a relay').to.equal(false);
+  });
+
+  it('direct host and srflx predictions accept prflx (trickle race), relay and prflx predictions accept nothing else', () => {
+    for (const t of ROWS) {
+      const pred = predictOutcome(t.a, t.b, t.ice);
+      expect(pred.alsoAccept ?? [], t.title).to.deep.equal(pred.outcome === 'host' || pred.outcome === 'srflx' ? ['prflx'] : []);
+    }
   });
 });

@@ -44,7 +44,16 @@ export interface Prediction {
   outcome: OutcomeClass;
   /** One sentence for reports: why this outcome. */
   reason: string;
+  /**
+   * Classes the same path can be reported as. With trickle ICE a check can arrive before the
+   * candidate it comes from is signalled; the receiving agent then names that address
+   * peer-reflexive (RFC 8445 section 7.3.1.3), so a direct host or srflx path may read as prflx.
+   */
+  alsoAccept?: OutcomeClass[];
 }
+
+/** A direct path whose checks may outrun trickled candidates: it may read as prflx. */
+const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ outcome, reason, alsoAccept: ['prflx'] });
 
 // Browsers rank relay candidates UDP over TCP over TLS (RFC 8445 section 5.1.2.1, local preference).
 const RELAY_ORDER: readonly RelayProtocol[] = ['udp', 'tcp', 'tls'];
@@ -84,12 +93,12 @@ function direct(a: Peer, b: Peer, ice: IceConfig): Prediction {
   // Host pairs rank highest (RFC 8445 section 5.1.2.2). Traffic inside a LAN never crosses the router
   // that applies the firewall, so a shared LAN connects even when UDP is blocked outwards.
   if (a.lan !== undefined && a.lan === b.lan) {
-    return { outcome: 'host', reason: `A and B share LAN "${a.lan}", so their host candidates connect directly` };
+    return direct_('host', `A and B share LAN "${a.lan}", so their host candidates connect directly`);
   }
   const blocked = [a, b].filter((p) => !udpOk(p));
   if (blocked.length === 2) return fail('both firewalls block UDP, so no direct path exists');
   if (blocked[0]) return fail(`${blocked[0].name}'s firewall blocks UDP, so no direct path exists`);
-  if (!a.nat && !b.nat) return { outcome: 'host', reason: 'A and B both have public addresses, so their host candidates connect directly' };
+  if (!a.nat && !b.nat) return direct_('host', 'A and B both have public addresses, so their host candidates connect directly');
 
   const [n, o] = a.nat ? [a, b] : [b, a]; // n is NATed; o may be public
   if (!hasStun(ice)) {
@@ -106,12 +115,12 @@ function direct(a: Peer, b: Peer, ice: IceConfig): Prediction {
   if (sym.length === 0) {
     // Endpoint-independent mapping: the checks leave from the advertised srflx address, so each
     // side's own checks open its filter for the other's (hole punching, RFC 4787 section 5).
-    return {
-      outcome: 'srflx',
-      reason: o.nat
+    return direct_(
+      'srflx',
+      o.nat
         ? 'both NATs map endpoint-independently, so checks between the server-reflexive addresses punch through both filters'
         : `${o.name} is public and ${n.name}'s NAT maps endpoint-independently, so ${n.name}'s server-reflexive address and ${o.name}'s host address connect`,
-    };
+    );
   }
   if (sym.length === 2) {
     return fail('both NATs pick a new port per destination, so neither side\'s checks arrive at a port the other knows');
@@ -201,7 +210,8 @@ export function classifyCall(...views: readonly PairView[]): OutcomeClass {
 export const classifyPair = (view: PairView): OutcomeClass => classifyCall(view);
 
 /**
- * Exact equality. A more direct outcome than predicted is a mismatch too: it means the lab's NAT
- * does not behave as configured, and relay-udp vs relay-tcp means a firewall rule did not hold.
+ * The predicted class, or one the same path may be reported as (`alsoAccept`: a trickle race's
+ * prflx). Anything else is a mismatch, a more direct outcome too: it means the lab's NAT does not
+ * behave as configured, and relay-udp vs relay-tcp means a firewall rule did not hold.
  */
-export const outcomeMatches = (expected: OutcomeClass, observed: OutcomeClass): boolean => expected === observed;
+export const outcomeMatches = (expected: Prediction, observed: OutcomeClass): boolean => expected.outcome === observed || (expected.alsoAccept ?? []).includes(observed);
