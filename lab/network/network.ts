@@ -291,8 +291,9 @@ export class StartedNetwork implements AsyncDisposable {
   get services(): Record<string, unknown> {
     return this.#state.services;
   }
+  /** A node's namespace; `pub` is the public segment's (its bridge br0 carries every router's WAN side). */
   ns(node: string): string {
-    const known = [...this.topology.turn, ...this.topology.routers, ...this.topology.hosts].map((n) => n.name);
+    const known = ['pub', ...[...this.topology.turn, ...this.topology.routers, ...this.topology.hosts].map((n) => n.name)];
     if (!known.includes(node)) {
       throw new LabError('ERR_UNKNOWN_HOST', `no host named "${node}" in lab "${this.id}"`, {
         hint: `use one of: ${known.join(', ')}`,

@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { findEngine } from '../browsers/engines.ts';
+
+const BIN = new URL('../../bin/icelab.js', import.meta.url).pathname;
+
+function icelab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 90_000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+/** `icelab connect` end to end: real lab, real browsers, the JSON and the evidence an engineer gets. */
+describe('icelab connect @integration', function () {
+  this.timeout(120_000);
+  before(function () {
+    // The project's tests need both browsers (scripts/setup installs them): a missing one fails here, with the fix.
+    for (const e of ['chromium', 'firefox'] as const) {
+      const f = findEngine(e);
+      if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
+    }
+  });
+
+  it('Firefox behind a symmetric NAT reaches Chromium behind a full cone directly, with the evidence and a packet capture (exit 0)', async () => {
+    const r = await icelab(['connect', '--a', 'firefox@symmetric', '--b', 'chromium@full-cone', '--ice', 'stun', '--media', 'data,audio', '--pcap', '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout) as { outcome: string; expected: string; observed: string; matches: boolean; selectedPair: { local: { type: string } }; timings: { connectedMs: number }; peers: { a: { media: { audio: { flowing: boolean } } } }; evidence: string };
+    expect(out).to.include({ outcome: 'connected', expected: 'prflx', observed: 'prflx', matches: true });
+    expect(out.timings.connectedMs).to.be.above(0);
+    expect(out.peers.a.media.audio.flowing).to.equal(true);
+    const files = readdirSync(out.evidence);
+    for (const f of ['result.json', 'timeline.txt', 'candidates-a.json', 'getstats-b.json', 'console-a.log', 'turnserver.log', 'wan.pcap']) expect(files, f).to.include(f);
+    expect(files.some((f) => f.endsWith('-offer.sdp'))).to.equal(true);
+    // tcpdump's pcap header (little-endian magic) and more than the header: packets were captured.
+    const pcap = readFileSync(join(out.evidence, 'wan.pcap'));
+    expect(pcap.readUInt32LE(0)).to.equal(0xa1b2c3d4);
+    expect(pcap.length).to.be.above(24);
+  });
+
+  it('a call that fails ICE as predicted still writes its evidence and exits 0 (the outcome matches)', async () => {
+    const r = await icelab(['connect', '--a', 'chromium@symmetric', '--b', 'chromium@port-restricted-cone', '--ice', 'stun', '--timeout', '3000', '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout) as { outcome: string; expected: string; selectedPair: unknown; evidence: string };
+    expect(out).to.include({ outcome: 'failed', expected: 'fail', selectedPair: null });
+    expect(existsSync(join(out.evidence, 'timeline.txt'))).to.equal(true);
+    expect(readFileSync(join(out.evidence, 'timeline.txt'), 'utf8')).to.match(/candidate srflx/);
+  });
+
+  it('bad input exits 2 naming the option, before any lab starts', async () => {
+    const r = await icelab(['connect', '--a', 'safari@symmetric', '--b', 'chromium@open', '--ice', 'stun']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/--a: unknown browser engine "safari"[\s\S]*chromium, firefox, webkit/);
+  });
+});
