@@ -59,7 +59,7 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
     if (!found.length) throw new LabError('ERR_SUITE_EMPTY', `suite "${s}": no *.test.ts under suites/${s}`, { hint: 'is the checkout complete? (git status)' });
     return found;
   });
-  const env: NodeJS.ProcessEnv = { ...baseEnv, ICELAB_SUMMARY_FILE: join(REPORTS, 'summary.json'), ICELAB_REPORTS_DIR: REPORTS };
+  const env: NodeJS.ProcessEnv = { ...baseEnv, ICELAB_REPORTS_DIR: REPORTS };
   if (o.engines) env.ICELAB_ENGINES = o.engines.split(',').map((e) => parseEngine(e.trim(), '--engines')).join(',');
   if (o.matrix) {
     if (o.matrix !== 'pr' && o.matrix !== 'full') throw usage(`--matrix: "${o.matrix}" is not a selection`, 'use --matrix pr (the default, PR-sized) or --matrix full');

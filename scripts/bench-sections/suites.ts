@@ -7,10 +7,10 @@
  * no HTML report is built.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchOptions } from '../bench.ts';
 import { REPORTS, ROOT, type RunSummary } from '../../lab/cli/suite.ts';
+import { label, readResults } from '../../lab/report/results.ts';
 
 interface SuiteRun {
   command: string;
@@ -25,13 +25,11 @@ interface SuiteRun {
 }
 
 function timeBySuite(): Pick<SuiteRun, 'testSecondsBySuite' | 'slowest'> {
-  const dir = join(REPORTS, 'allure-results');
   const bySuite: Record<string, number> = {};
   const tests: { name: string; ms: number }[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('-result.json'))) {
-    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { name: string; start?: number; stop?: number; labels?: { name: string; value: string }[] };
+  for (const { result: r } of readResults(join(REPORTS, 'allure-results'))) {
     const ms = (r.stop ?? 0) - (r.start ?? 0);
-    const suite = r.labels?.find((l) => l.name === 'parentSuite')?.value ?? r.labels?.find((l) => l.name === 'suite')?.value ?? 'other';
+    const suite = label(r, 'parentSuite') ?? label(r, 'suite') ?? 'other';
     bySuite[suite] = (bySuite[suite] ?? 0) + ms / 1000;
     tests.push({ name: r.name, ms });
   }

@@ -8,7 +8,7 @@ import type { EngineName } from '../../lab/browsers/engines.ts';
 import type { Link } from '../../lab/topology/nat.ts';
 import { Call, type CallSpec } from '../../lab/scenario/call.ts';
 import { callStory, labelCall } from '../../lab/report/call-report.ts';
-import { attachDir, evidenceRoot, gate, safeName, suiteEngines, suiteEnv, unavailable, type SuiteEnv } from '../support/fixture.ts';
+import { attachDir, evidenceRoot, gate, safeName, suiteEngines, skipUnavailable, suiteEnv, unavailable, type SuiteEnv } from '../support/fixture.ts';
 import { ExpiryWatch, natMappings, suspendHost, waitFor, type NatMapping } from './probes.ts';
 
 const engines = suiteEngines();
@@ -70,19 +70,6 @@ interface Scenario {
 interface LabChange {
   apply: () => Promise<void>;
   undo: () => Promise<void>;
-}
-
-/**
- * A lab feature this kernel lacks (say netem): reported like an unavailable engine — "unavailable:
- * reason", counted apart by the summary reporter — never as passed.
- */
-async function featureUnavailable(ctx: Context, reason: string, fix: string, summary = ''): Promise<never> {
-  const msg = `unavailable: ${reason}`;
-  await allure.tag('feature-unavailable');
-  await allure.description(`**${msg}**\n\nTo fix: ${fix}${summary ? `\n\nWhat it would run: ${summary}` : ''}`);
-  await allure.logStep(msg, allure.Status.SKIPPED);
-  (ctx.test as { icelabUnavailable?: string } | undefined)!.icelabUnavailable = msg;
-  ctx.skip();
 }
 
 /**
@@ -271,7 +258,7 @@ describe('resilience', function () {
           apply: () =>
             lab.network.setLink(ra, LINK).catch((e: unknown) => {
               if (!/qdisc kind is unknown/.test(String((e as Error).message))) throw e;
-              return featureUnavailable(ctx, 'this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; tc: "Specified qdisc kind is unknown"), so the lab cannot delay or drop packets on a link', 'run on a kernel with sch_netem (`modprobe sch_netem`; stock distribution kernels have it)', summary);
+              return skipUnavailable(ctx, 'feature-unavailable', 'this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; tc: "Specified qdisc kind is unknown"), so the lab cannot delay or drop packets on a link', 'run on a kernel with sch_netem (`modprobe sch_netem`; stock distribution kernels have it)', `What it would run: ${summary}`);
             }),
           undo: () => lab.network.setLink(ra, null),
         };

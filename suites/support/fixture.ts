@@ -60,16 +60,25 @@ export const safeName = (s: string): string => s.replace(/[^a-zA-Z0-9._@-]+/g, '
  */
 export async function unavailable(ctx: Context, e: unknown): Promise<never> {
   if (e instanceof EngineUnavailableError && !required().includes(e.engine)) {
-    const msg = `unavailable: ${e.reason}`;
-    await allure.tag('engine-unavailable');
     await allure.label('engineUnavailable', e.engine);
-    await allure.description(`**${msg}**\n\nTo fix: ${e.hint ?? ''}`);
-    await allure.logStep(msg, allure.Status.SKIPPED);
-    // The summary reporter counts these apart from passes and failures.
-    (ctx.test as { icelabUnavailable?: string } | undefined)!.icelabUnavailable = msg;
-    ctx.skip();
+    return skipUnavailable(ctx, 'engine-unavailable', e.reason, e.hint ?? '');
   }
   throw e;
+}
+
+/**
+ * Reports the current test as "unavailable: <reason>" with the fix (and `more` for the
+ * description) and skips it: an engine or a lab feature (netem, say) this machine lacks.
+ */
+export async function skipUnavailable(ctx: Context, tag: string, reason: string, fix: string, more = ''): Promise<never> {
+  const msg = `unavailable: ${reason}`;
+  await allure.tag(tag);
+  await allure.description(`**${msg}**\n\nTo fix: ${fix}${more ? `\n\n${more}` : ''}`);
+  await allure.logStep(msg, allure.Status.SKIPPED);
+  // The summary reporter counts these apart from passes and failures.
+  (ctx.test as { icelabUnavailable?: string } | undefined)!.icelabUnavailable = msg;
+  ctx.skip();
+  throw new Error('unreachable: ctx.skip() throws');
 }
 
 /** A fresh page at the lab's secure origin in `host`, for API checks. */
