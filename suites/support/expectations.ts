@@ -20,6 +20,8 @@ export const ExpectationSchema = z
       .regex(/^(\s*(<|<=|>|>=|=)?\d+\s*)+$/, 'use major-version comparisons like ">=150 <160"')
       .optional(),
     result: z.string().min(1),
+    /** A timing-dependent deviation: the spec result passes too, instead of counting as fixed. */
+    sometimes: z.boolean().optional(),
     reason: z.string().min(10, 'say why the engine deviates (a bug link or the behaviour seen)'),
   })
   .strict();
@@ -65,7 +67,7 @@ export interface Judgement {
 export function judge(list: readonly Expectation[], id: string, who: readonly Participant[], observed: string, specResult: string): Judgement {
   // A test without browsers (a TURN server check) matches entries that name no engine.
   const entry = list.find((e) => globToRegExp(e.test).test(id) && (who.length === 0 ? !e.engine : who.some((p) => (!e.engine || e.engine === p.engine) && versionMatches(e.versions, p.version))));
-  if (!entry) return { status: observed === specResult ? 'pass' : 'unexpected', expected: specResult, observed };
+  if (!entry || (entry.sometimes && observed === specResult)) return { status: observed === specResult ? 'pass' : 'unexpected', expected: specResult, observed };
   if (observed === entry.result) return { status: 'known', expected: entry.result, observed, reason: entry.reason };
   return { status: observed === specResult ? 'fixed' : 'unexpected', expected: entry.result, observed, reason: entry.reason };
 }
