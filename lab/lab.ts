@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { LabError } from './topology/errors.ts';
-import type { Nat } from './topology/nat.ts';
+import type { Firewall, Link, Nat } from './topology/nat.ts';
 import { planTopology, type PlannedHost, type Topology, type TopologyInput } from './topology/topology.ts';
 import { nsName } from './network/names.ts';
 import { openNetwork, startNetwork, type StartedNetwork } from './network/network.ts';
@@ -13,10 +13,33 @@ export interface LabOptions {
   coturn?: CoturnOptions;
 }
 
-/** What `icelab up --json` and `status --json` print. */
+/** A router on a host's path out, innermost first, with what it applies. */
+export interface RouterSummary {
+  name: string;
+  wanIp: string;
+  nat: Nat;
+  firewall: Firewall | null;
+  link: Link | null;
+}
+/** A host as the lab built it: what it sees from outside (the chain combined) and every router on its way. */
+export interface HostSummary {
+  name: string;
+  netns: string;
+  ip: string;
+  preset: string;
+  /** Effective NAT of the whole chain; null = a public address. */
+  nat: Nat | null;
+  /** The firewall its packets meet (its own, or its first router's). */
+  firewall: Firewall | null;
+  /** The impairment of the host's own uplink; routers' links are under `routers`. */
+  link: Link | null;
+  routers: RouterSummary[];
+}
+
+/** What `icelab up --json` prints. */
 export interface LabSummary {
   id: string;
-  hosts: { name: string; netns: string; ip: string; preset: string; nat: Nat | null; routers: string[] }[];
+  hosts: HostSummary[];
   turn: {
     host: string;
     ips: [string, string];
@@ -74,14 +97,7 @@ export class StartedLab implements AsyncDisposable {
     const info = this.turn.info;
     return {
       id: this.id,
-      hosts: this.topology.hosts.map((h) => ({
-        name: h.name,
-        netns: nsName(this.id, h.name),
-        ip: h.ip,
-        preset: h.preset,
-        nat: h.nat,
-        routers: h.routers,
-      })),
+      hosts: this.topology.hosts.map((h) => this.#hostSummary(h)),
       turn: {
         host: info.host,
         ips: info.ips,
@@ -95,6 +111,19 @@ export class StartedLab implements AsyncDisposable {
       },
     };
   }
+  #hostSummary(h: PlannedHost): HostSummary {
+    const routers = h.routers.map((name) => this.topology.routers.find((r) => r.name === name)!);
+    return {
+      name: h.name,
+      netns: nsName(this.id, h.name),
+      ip: h.ip,
+      preset: h.preset,
+      nat: h.nat,
+      firewall: h.firewall,
+      link: h.link,
+      routers: routers.map((r) => ({ name: r.name, wanIp: r.wanIp, nat: r.nat, firewall: r.firewall, link: r.link })),
+    };
+  }
   async stop(): Promise<void> {
     await this.network.stop();
   }
@@ -103,9 +132,13 @@ export class StartedLab implements AsyncDisposable {
   }
 }
 
-/** Validates the topology (every problem at once), builds it and starts coturn; ready = STUN answers. */
-export async function startLab(topology: TopologyInput | Topology, opts: LabOptions = {}): Promise<StartedLab> {
-  const plan = 'publicSubnet' in topology ? topology : planTopology(topology);
+/** Validates a topology as a user writes it (every problem at once), then starts it as startPlannedLab does. */
+export function startLab(topology: TopologyInput, opts: LabOptions = {}): Promise<StartedLab> {
+  return startPlannedLab(planTopology(topology), opts);
+}
+
+/** Builds a planned topology and starts coturn; ready = STUN answers. */
+export async function startPlannedLab(plan: Topology, opts: LabOptions = {}): Promise<StartedLab> {
   const network = await startNetwork(plan, opts.id === undefined ? {} : { id: opts.id });
   try {
     writeHostsFiles(network);

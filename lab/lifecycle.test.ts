@@ -45,8 +45,8 @@ const namespacesOf = (id: string) => (existsSync(NETNS_DIR) ? readdirSync(NETNS_
 
 async function expectStale(id: string): Promise<void> {
   const status = await icelab(['status', '--json']);
-  const labs = (JSON.parse(status.stdout) as { labs: { id: string; live: boolean }[] }).labs;
-  expect(labs.find((l) => l.id === id), `icelab status shows ${id} as stale; status: ${status.stdout}`).to.deep.include({ id, live: false });
+  const labs = (JSON.parse(status.stdout) as { labs: { id: string; kind: string }[] }).labs;
+  expect(labs.find((l) => l.id === id), `icelab status shows ${id} as stale; status: ${status.stdout}`).to.deep.include({ id, kind: 'stale' });
 }
 
 describe('lab lifecycle: nothing is left behind @integration', function () {

@@ -74,5 +74,7 @@ export function findEngine(engine: EngineName, sources: readonly EngineSource[] 
     tried.push(path ? `${source}: ${path} not found` : `${source}: ${INSTALL_HINT[engine].system}`);
   }
   const fixes = sources.map((s) => INSTALL_HINT[engine][s]).filter((f) => !f.startsWith('no '));
-  return { engine, available: false, reason: `${engine} is not installed (${tried.join('; ')})`, fix: fixes.join(' or ') };
+  // Sources that cannot have the engine (WebKit from the system only): the fix is the source that can.
+  const fix = fixes.join(' or ') || `${INSTALL_HINT[engine].playwright} (and let ICELAB_ENGINE_SOURCES include playwright)`;
+  return { engine, available: false, reason: `${engine} is not installed (${tried.join('; ')})`, fix };
 }

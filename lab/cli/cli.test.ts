@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,7 +133,8 @@ describe('icelab CLI: bad input gets the field or cause, the fix, and the docume
     it(`icelab ${args[0]} as a non-root user: one message with the sudo fix (exit 3)`, async () => {
       const r = await icelab(args, { asNobody: true });
       expect(r.code, show(r)).to.equal(3);
-      expect(r.stderr).to.include('the lab needs root').and.to.include('To fix: run it as root: sudo npx icelab');
+      // A root shell may have no sudo: the fix names both ways.
+      expect(r.stderr).to.include('the lab needs root').and.to.include('To fix: run it as root (a root shell: npx icelab …; a sudo user: sudo npx icelab …)');
       expect(r.stderr.trim().split('\n'), 'one message, no stack trace').to.have.length(2);
     });
   }
@@ -141,7 +143,46 @@ describe('icelab CLI: bad input gets the field or cause, the fix, and the docume
     expect(r.code, show(r)).to.equal(1);
     const doc = JSON.parse(r.stdout) as { ready: boolean; checks: { name: string; ok: boolean; detail: string }[] };
     expect(doc.ready).to.equal(false);
-    expect(doc.checks.find((c) => c.name === 'root')).to.deep.include({ ok: false, detail: 'not root: run with sudo' });
+    expect(doc.checks.find((c) => c.name === 'root')).to.deep.include({ ok: false, detail: 'not root: run as root (or sudo)' });
+    // Every tool the lab calls is checked, not only the required ones: a missing certutil showed up as an ICE failure.
+    for (const tool of ['certutil', 'tcpdump', 'openssl']) expect(doc.checks.map((c) => c.name), tool).to.include(tool);
+  });
+
+  it('icelab help is --help (it was an unknown command)', async () => {
+    const r = await icelab(['help']);
+    expect(r.code, show(r)).to.equal(0);
+    expect(r.stdout).to.include('Usage:').and.to.include('icelab connect');
+  });
+
+  it('with --json, an error is JSON on stdout too (stdout was empty), with its code, the fix and the exit code', async () => {
+    const r = await icelab(['up', '--name', labName(), '--topology', 'symmetric,carrier-pigeon', '--json']);
+    expect(r.code, show(r)).to.equal(2);
+    const out = JSON.parse(r.stdout) as { error: { code: string; message: string; fix: string; exitCode: number } };
+    expect(out.error).to.deep.include({ code: 'ERR_UNKNOWN_PRESET', message: '--topology: unknown preset "carrier-pigeon" (and no such file)', exitCode: 2 });
+    expect(out.error.fix).to.include('use presets from:');
+    const parse = await icelab(['status', '--frob', '--json']);
+    expect(parse.code, show(parse)).to.equal(2);
+    expect((JSON.parse(parse.stdout) as { error: { code: string; fix: string } }).error).to.deep.include({ code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION', fix: 'see icelab --help' });
+  });
+
+  it('connect with an engine that cannot run: exit 4 before any lab or browser starts, the fix said once', async () => {
+    // ICELAB_ENGINE_SOURCES=system: no distribution WebKit has WebRTC, so WebKit is unavailable on every machine.
+    const t0 = performance.now();
+    const r = await run([process.execPath, CLI, 'connect', '--a', 'chromium@open', '--b', 'webkit@symmetric', '--ice', 'stun'], { env: { ...process.env, ICELAB_ENGINE_SOURCES: 'system' }, timeoutMs: 60_000 });
+    expect(r.code, show(r)).to.equal(4);
+    expect(`${r.stdout}${r.stderr}`).not.to.include('starting a lab');
+    expect(r.stdout.match(/To fix:/g), `the fix once: ${r.stdout}`).to.have.length(1);
+    expect(r.stdout).to.match(/^webkit unavailable: webkit is not installed/);
+    expect(performance.now() - t0, 'no lab, no browser').to.be.below(10_000);
+  });
+
+  it('connect --headed without a display: exit 2 naming the fix, before the lab starts', async () => {
+    const env = { ...process.env };
+    delete env.DISPLAY;
+    delete env.WAYLAND_DISPLAY;
+    const r = await run([process.execPath, CLI, 'connect', '--a', 'chromium@open', '--b', 'chromium@symmetric', '--ice', 'stun', '--headed'], { env, timeoutMs: 60_000 });
+    expect(r.code, show(r)).to.equal(2);
+    expect(r.stderr).to.include('--headed: no display').and.to.include('xvfb-run');
   });
 });
 
@@ -150,13 +191,64 @@ describe('icelab CLI against a running lab @integration', function () {
   let id: string;
   before(async () => {
     id = labName();
-    const r = await icelab(['up', '--name', id, '--topology', 'open,symmetric']);
+    const r = await icelab(['up', '--name', id, '--topology', 'open,symmetric,udp-blocked']);
     expect(r.code, show(r)).to.equal(0);
+    // The hints after `up --name X` must work as printed: they carry --name X.
+    expect(r.stdout).to.include(`npx icelab exec --name ${id} open -- <command>`).and.to.include(`npx icelab down --name ${id}`);
   });
   after(async () => {
     const r = await icelab(['down', '--name', id]);
     expect(r.code, show(r)).to.equal(0);
     expect(await leftovers(id), 'nothing left after down').to.deep.equal([]);
+  });
+
+  it('up --json shows each host\'s effective NAT, firewall and link, and every router on its path', async () => {
+    const r = await icelab(['up', '--name', `${id}j`, '--topology', 'udp-blocked,open', '--json']);
+    mine.add(`${id}j`);
+    expect(r.code, show(r)).to.equal(0);
+    const hosts = (JSON.parse(r.stdout) as { hosts: { name: string; nat: unknown; firewall: unknown; link: unknown; routers: { name: string; firewall: unknown }[] }[] }).hosts;
+    const blocked = hosts.find((h) => h.name === 'udp-blocked')!;
+    expect(blocked.firewall).to.deep.equal({ udp: 'block', tcpPorts: [80, 443] });
+    expect(blocked).to.have.property('link', null);
+    expect(blocked.nat).to.deep.include({ mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' });
+    expect(blocked.routers.map((x) => x.name)).to.deep.equal(['udp-blocked-nat']);
+    expect(hosts.find((h) => h.name === 'open')).to.deep.include({ nat: null, firewall: null, link: null, routers: [] });
+    expect((await icelab(['down', '--name', `${id}j`])).code).to.equal(0);
+  });
+
+  it('exec without --name finds the lab when it is the only one up; with several, the error lists this one', async () => {
+    const r = await icelab(['exec', 'open', '--', 'true']);
+    if (r.code === 0) return; // the only lab on this machine
+    expect(r.code, show(r)).to.equal(2);
+    expect(r.stderr).to.match(/labs are up \(.*\): which one\?/).and.to.include(id);
+  });
+
+  it('down of a lab that does not exist says so (exit 0: nothing to remove)', async () => {
+    const r = await icelab(['down', '--name', `${id}zz`]);
+    expect(r.code, show(r)).to.equal(0);
+    expect(r.stdout).to.include(`no lab named "${id}zz"`).and.not.to.include('removed lab');
+  });
+
+  it('down of a lab a live process holds keeps it without --force (a suite\'s browsers were SIGKILLed), removes it with', async () => {
+    const held = labName();
+    const code = `import('./lab/lab.ts').then((m) => m.startLab({ hosts: [{ name: 'a', nat: 'open' }] }, { id: '${held}' })).then(() => { console.log('up'); setInterval(() => {}, 1000); })`;
+    const owner = spawn(process.execPath, ['--import', 'tsx', '-e', code], { cwd: new URL('../../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        owner.stdout!.on('data', (d: Buffer) => d.toString().includes('up') && resolve());
+        owner.once('exit', (c) => reject(new Error(`owner exited ${c}`)));
+      });
+      const kept = await icelab(['down', '--name', held]);
+      expect(kept.code, show(kept)).to.equal(1);
+      expect(kept.stdout).to.include(`kept lab "${held}": in use by process ${owner.pid}`).and.to.include('--force');
+      expect(await leftovers(held), 'the held lab is intact').not.to.deep.equal([]);
+      expect(owner.exitCode, 'its owner still runs').to.equal(null);
+      const forced = await icelab(['down', '--name', held, '--force']);
+      expect(forced.code, show(forced)).to.equal(0);
+      expect(forced.stdout).to.include(`removed lab "${held}" (was in use by process ${owner.pid})`);
+    } finally {
+      owner.kill('SIGKILL');
+    }
   });
 
   it('exec into an unknown host names it and lists the lab\'s hosts (exit 2)', async () => {
@@ -174,7 +266,7 @@ describe('icelab CLI against a running lab @integration', function () {
   it('exec without a command shows the usage (exit 2)', async () => {
     const r = await icelab(['exec', '--name', id, 'open']);
     expect(r.code, show(r)).to.equal(2);
-    expect(r.stderr).to.include('exec needs a host and a command').and.to.include('To fix: icelab exec <host> -- <command…>');
+    expect(r.stderr).to.include('exec needs a host and a command').and.to.include('To fix: icelab exec [--name <lab>] <host> -- <command…>');
   });
 
   it('exec into a lab that is not up names the lab and points to status (exit 1)', async () => {

@@ -1,14 +1,16 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrowserFleet, EngineUnavailableError } from '../browsers/fleet.ts';
-import { parseEngine } from '../browsers/engines.ts';
-import { startLab } from '../lab.ts';
+import { findEngine, parseEngine } from '../browsers/engines.ts';
+import { startPlannedLab } from '../lab.ts';
 import { runCall, type CallResult, type CallSpec, type MediaKind, type PeerSpec } from '../scenario/call.ts';
 import { LabError } from '../topology/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
-import { planTopology, twinHost, type Topology, type TopologyInput } from '../topology/topology.ts';
+import { planTopology, twinHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { ICE_TRANSPORTS, type IceTransport } from '../turn/coturn.ts';
+import { nameFlag } from './labs.ts';
 import { REPORTS } from './suite.ts';
+import type { TopologyArg } from './topology-file.ts';
 
 export interface ConnectOptions {
   a?: string | undefined;
@@ -16,8 +18,9 @@ export interface ConnectOptions {
   ice?: string | undefined;
   policy?: string | undefined;
   media?: string | undefined;
-  /** A topology file whose host names `--a`/`--b` use; default: a host per preset named. */
-  topology?: TopologyInput | Topology | undefined;
+  /** `--topology`, read and planned: its host names are what `--a`/`--b` use; default: a host per preset named. */
+  topology?: TopologyArg | undefined;
+  turn?: TurnProviderName | undefined;
   trickle: boolean;
   pcap: boolean;
   headed: boolean;
@@ -27,6 +30,11 @@ export interface ConnectOptions {
 }
 
 const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
+
+export function parseTurnProvider(v: string | undefined): TurnProviderName | undefined {
+  if (v === undefined || v === 'process' || v === 'container') return v;
+  throw usage(`--turn: "${v}" is not a TURN provider`, "use --turn process (the machine's coturn, default) or --turn container (scripts/build-images first)");
+}
 const MEDIA: readonly MediaKind[] = ['data', 'audio', 'video'];
 /** `<preset>` or its twin `<preset>-2` (the suites' second host behind its own router of that preset). */
 const presetOf = (host: string): PresetName | null => (PRESET_NAMES as string[]).find((p) => host === p || host === twinHost(p)) as PresetName | null;
@@ -40,8 +48,13 @@ function parsePeer(flag: '--a' | '--b', v: string | undefined, topology: unknown
   return { engine, host };
 }
 
+export interface ConnectPlan {
+  spec: CallSpec;
+  topology: Topology;
+}
+
 /** Validates every option and builds the call and its lab's topology, before anything starts. */
-export function planConnect(o: ConnectOptions): { spec: CallSpec; topology: TopologyInput | Topology } {
+export function planConnect(o: ConnectOptions): ConnectPlan {
   const a = parsePeer('--a', o.a, o.topology);
   const b = parsePeer('--b', o.b, o.topology);
   if (o.ice === undefined) throw usage('--ice is required', `a comma-separated list of ${ICE_TRANSPORTS.join(', ')}, or none`);
@@ -52,13 +65,14 @@ export function planConnect(o: ConnectOptions): { spec: CallSpec; topology: Topo
   const media = (o.media ?? 'data').split(',').map((k) => k.trim());
   const badMedia = media.filter((k) => !(MEDIA as readonly string[]).includes(k));
   if (badMedia.length) throw usage(`--media: unknown kind ${badMedia.map((k) => `"${k}"`).join(', ')}`, `use a comma-separated list of ${MEDIA.join(', ')}`);
+  if (o.headed && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) {
+    throw usage('--headed: no display to show the browsers on (DISPLAY is not set)', 'run it under a display, e.g. xvfb-run -a npx icelab connect … --headed, or leave out --headed');
+  }
   // Two peers on one host would share a LAN: a same-preset call gets the twin host behind its own router.
   if (!o.topology && a.host === b.host) b.host = b.host === twinHost(presetOf(b.host)!) ? presetOf(b.host)! : twinHost(presetOf(b.host)!);
-  const topology: TopologyInput | Topology = o.topology ?? { hosts: [...new Set([a.host, b.host])].map((name) => ({ name, nat: presetOf(name)! })) };
-  // A topology file: its errors, and unknown hosts, are reported before the lab starts.
-  const planned = planTopology(topology);
+  const topology = o.topology?.topology ?? planTopology({ hosts: [...new Set([a.host, b.host])].map((name) => ({ name, nat: presetOf(name)! })), turn: [{ provider: o.turn ?? 'process' }] });
   for (const [flag, p] of [['--a', a], ['--b', b]] as const) {
-    if (!planned.hosts.some((h) => h.name === p.host)) throw usage(`${flag}: the topology has no host "${p.host}"`, `hosts: ${planned.hosts.map((h) => h.name).join(', ')}`);
+    if (!topology.hosts.some((h) => h.name === p.host)) throw usage(`${flag}: the topology has no host "${p.host}"`, `hosts: ${topology.hosts.map((h) => h.name).join(', ')}`);
   }
   const spec: CallSpec = { a, b, ice: ice as IceTransport[], policy: (o.policy as 'all' | 'relay' | undefined) ?? 'all', media: media as MediaKind[], trickle: o.trickle, pcap: o.pcap, connectTimeoutMs: o.timeoutMs ?? 8000 };
   return { spec, topology };
@@ -68,19 +82,23 @@ export function planConnect(o: ConnectOptions): { spec: CallSpec; topology: Topo
  * `icelab connect`: one call in a lab of its own, for reproducing a report. Exit codes: 0 the call
  * ended as the oracle predicts, 1 it did not, 2 bad input, 3 not root, 4 an engine is unavailable.
  */
-export async function connectCommand(o: ConnectOptions): Promise<number> {
-  const { spec, topology } = planConnect(o);
+export async function connectCommand({ spec, topology }: ConnectPlan, o: ConnectOptions): Promise<number> {
   const log = (s: string) => o.json || process.stderr.write(`${s}\n`);
+  // An engine that cannot run here is reported before a lab or another browser starts.
+  for (const engine of new Set([spec.a.engine, spec.b.engine])) {
+    const f = findEngine(engine);
+    if (!f.available) return reportUnavailable(new EngineUnavailableError(engine, f.reason, f.fix), o.json, null);
+  }
   const dir = join(REPORTS, 'evidence', `connect-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   log(`starting a lab: ${spec.a.host} and ${spec.b.host}, TURN server…`);
-  const lab = await startLab(topology);
+  const lab = await startPlannedLab(topology);
   const fleet = new BrowserFleet(lab, { headed: o.headed });
   let result: CallResult | null = null;
   let unavailable: EngineUnavailableError | null = null;
   try {
     log(`lab ${lab.id} up; ${spec.a.engine}@${spec.a.host} calls ${spec.b.engine}@${spec.b.host} with ${spec.ice.join(', ') || 'no ICE servers'}${spec.policy === 'relay' ? ', relay only' : ''}…`);
-    result = await runCall(lab, fleet, spec, dir, o.topology ? { topology: 'file' } : {});
+    result = await runCall(lab, fleet, spec, dir, o.topology?.file ? { topology: o.topology.file } : {});
   } catch (e) {
     if (!(e instanceof EngineUnavailableError)) throw e;
     unavailable = e;
@@ -88,14 +106,10 @@ export async function connectCommand(o: ConnectOptions): Promise<number> {
     await fleet.close();
     if (o.keep) {
       lab.network.markComplete({ detach: true });
-      log(`lab "${lab.id}" kept: npx icelab exec --name ${lab.id} ${spec.a.host} -- <command>; remove it with npx icelab down --name ${lab.id}`);
+      log(`lab "${lab.id}" kept: npx icelab exec${nameFlag(lab.id)} ${spec.a.host} -- <command>; remove it with npx icelab down${nameFlag(lab.id)}`);
     } else await lab.stop();
   }
-  if (unavailable) {
-    if (o.json) console.log(JSON.stringify({ outcome: 'unavailable', reason: unavailable.message, fix: unavailable.hint, evidence: dir }, null, 2));
-    else console.log(`${unavailable.message}\nTo fix: ${unavailable.hint}`);
-    return 4;
-  }
+  if (unavailable) return reportUnavailable(unavailable, o.json, dir);
   const r = result!;
   if (o.json) {
     console.log(
@@ -107,6 +121,13 @@ export async function connectCommand(o: ConnectOptions): Promise<number> {
     );
   } else console.log(connectStory(r));
   return r.matches ? 0 : 1;
+}
+
+/** An engine that cannot run: said once (reason and fix), exit 4. */
+function reportUnavailable(e: EngineUnavailableError, json: boolean, evidence: string | null): number {
+  if (json) console.log(JSON.stringify({ outcome: 'unavailable', engine: e.engine, reason: e.reason, fix: e.hint, evidence }, null, 2));
+  else console.log(e.message);
+  return 4;
 }
 
 /** The human story of one call: what was expected, states, pair, timings, flow, evidence. */

@@ -1,7 +1,13 @@
 import { expect } from 'chai';
 import { matrixCases } from '../../suites/connectivity/matrix.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LAB_ID } from '../network/names.ts';
+import { planTopology } from '../topology/topology.ts';
 import { planConnect, type ConnectOptions } from './connect.ts';
 import { mergeSummaries, planSuiteRun, splitWorkers, type SuiteOptions } from './suite.ts';
+import { loadTopology } from './topology-file.ts';
 
 const suite = (o: Partial<SuiteOptions>): SuiteOptions => ({ suites: [], report: false, json: false, ...o });
 const connect = (o: Partial<ConnectOptions>): ConnectOptions => ({ a: 'firefox@symmetric', b: 'chromium@full-cone', ice: 'stun', trickle: true, pcap: false, headed: false, keep: false, json: false, ...o });
@@ -43,7 +49,20 @@ describe('icelab suite: run planning', () => {
     expect([...ran].sort()).to.deep.equal([...all].sort());
     expect(new Set(workers.map((w) => w.env.ICELAB_SUMMARY_FILE)).size).to.equal(4);
     const named = splitWorkers(['/x/suites/connectivity/c.test.ts'], { ICELAB_LAB_ID: 'ci' }, 2);
-    expect(named.map((w) => w.env.ICELAB_LAB_ID)).to.deep.equal(['ci-1', 'ci-2']);
+    expect(named.map((w) => w.env.ICELAB_LAB_ID)).to.deep.equal(['ci1', 'ci2']);
+    // What the lab itself accepts as a name: a worker id it refuses would fail every worker at start.
+    for (const w of named) expect(LAB_ID.test(w.env.ICELAB_LAB_ID!), w.env.ICELAB_LAB_ID).to.equal(true);
+  });
+
+  it('refuses an ICELAB_LAB_ID the lab (or a worker number after it) cannot use, before anything starts', () => {
+    expect(message(() => planSuiteRun(suite({}), { ICELAB_LAB_ID: 'CI-run' }))).to.match(/ICELAB_LAB_ID: "CI-run" is not a lab name.*1-14 lower-case/s);
+    expect(message(() => planSuiteRun(suite({}), { ICELAB_LAB_ID: 'a'.repeat(15) }))).to.match(/ICELAB_LAB_ID/s);
+    expect(() => planSuiteRun(suite({ parallel: '3' }), { ICELAB_LAB_ID: 'ci' })).not.to.throw();
+  });
+
+  it('--headed without a display is bad input naming the fix, not a browser launch failure', () => {
+    expect(message(() => planSuiteRun(suite({ headed: true }), {}))).to.match(/--headed: no display.*xvfb-run/s);
+    expect(() => planSuiteRun(suite({ headed: true }), { DISPLAY: ':99' })).not.to.throw();
   });
 
   it('one process when nothing is a matrix', () => {
@@ -62,18 +81,23 @@ describe('icelab connect: call planning', () => {
   it('builds a lab with one host per preset and the call the flags describe', () => {
     const { spec, topology } = planConnect(connect({ ice: 'stun,turn-tcp', policy: 'relay', media: 'data,video' }));
     expect(spec).to.deep.include({ a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-tcp'], policy: 'relay', media: ['data', 'video'] });
-    expect(topology).to.deep.equal({ hosts: [{ name: 'symmetric', nat: 'symmetric' }, { name: 'full-cone', nat: 'full-cone' }] });
+    expect(topology).to.deep.equal(planTopology({ hosts: [{ name: 'symmetric', nat: 'symmetric' }, { name: 'full-cone', nat: 'full-cone' }] }));
   });
 
   it('puts B behind its own router when both peers name one preset', () => {
     const { spec, topology } = planConnect(connect({ a: 'chromium@port-restricted-cone', b: 'firefox@port-restricted-cone' }));
     expect(spec.b.host).to.equal('port-restricted-cone-2');
-    expect(topology).to.deep.equal({ hosts: [{ name: 'port-restricted-cone', nat: 'port-restricted-cone' }, { name: 'port-restricted-cone-2', nat: 'port-restricted-cone' }] });
+    expect(topology.hosts.map((h) => [h.name, h.preset])).to.deep.equal([['port-restricted-cone', 'port-restricted-cone'], ['port-restricted-cone-2', 'port-restricted-cone']]);
   });
 
   it('both peers on the twin host: A keeps the twin, B gets the preset host', () => {
     const { spec } = planConnect(connect({ a: 'chromium@symmetric-2', b: 'firefox@symmetric-2' }));
     expect([spec.a.host, spec.b.host]).to.deep.equal(['symmetric-2', 'symmetric']);
+  });
+
+  it('--turn container gives the lab a container TURN server, with or without a topology file', () => {
+    expect(planConnect(connect({ turn: 'container' })).topology.turn.map((t) => t.provider)).to.deep.equal(['container']);
+    expect(planConnect(connect({})).topology.turn.map((t) => t.provider)).to.deep.equal(['process']);
   });
 
   it('takes --ice none as no ICE servers', () => {
@@ -88,6 +112,40 @@ describe('icelab connect: call planning', () => {
     expect(message(() => planConnect(connect({ ice: undefined })))).to.match(/--ice is required/s);
     expect(message(() => planConnect(connect({ policy: 'public' })))).to.match(/--policy/s);
     expect(message(() => planConnect(connect({ media: 'screen' })))).to.match(/--media: unknown kind "screen"/s);
-    expect(message(() => planConnect(connect({ a: 'firefox@alice', topology: { hosts: [{ name: 'bob' }] } })))).to.match(/--a: the topology has no host "alice".*bob/s);
+    expect(message(() => planConnect(connect({ a: 'firefox@alice', topology: { topology: planTopology({ hosts: [{ name: 'bob' }] }), file: 'x.yaml' } })))).to.match(/--a: the topology has no host "alice".*bob/s);
+    expect(message(() => planConnect(connect({ headed: true })))).to.match(/--headed: no display/s);
+  });
+});
+
+describe('--topology files', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'icelab-plans-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const YAML = 'routers:\n  - name: home\n    nat: restricted-cone-is-not-a-nat-object\nhosts:\n  - name: alice\n    nat: symmetric\n  - name: bob\n    nat: full-cone\n';
+
+  it('a valid file is planned once and connect takes its hosts (it was re-validated as input: "Unrecognized keys: wanIp")', () => {
+    const arg = loadTopology(file('ok.yaml', 'hosts:\n  - name: alice\n    nat: symmetric\n  - name: bob\n    nat: full-cone\n'));
+    const { spec, topology } = planConnect(connect({ a: 'firefox@alice', b: 'chromium@bob', topology: arg }));
+    expect(topology).to.equal(arg.topology);
+    expect(spec.b.host).to.equal('bob');
+    expect(topology.hosts.map((h) => h.preset)).to.deep.equal(['symmetric', 'full-cone']);
+  });
+
+  it('--turn replaces the provider of the file\'s TURN servers', () => {
+    const arg = loadTopology(file('turn.json', JSON.stringify({ hosts: [{ name: 'a' }], turn: [{ name: 'turn' }] })), { turn: 'container' });
+    expect(arg.topology.turn.map((t) => t.provider)).to.deep.equal(['container']);
+  });
+
+  it('problems name the file; presets and unknown names are told apart', () => {
+    const bad = file('bad.yaml', YAML);
+    expect(message(() => loadTopology(bad))).to.include(`invalid topology in ${bad}`);
+    expect(message(() => loadTopology('symmetric,hotel'))).to.match(/unknown preset "hotel"/);
+    expect(message(() => loadTopology('./nope.yaml'))).to.match(/no such file \.\/nope\.yaml/);
+    expect(loadTopology('symmetric,open').topology.hosts.map((h) => h.name)).to.deep.equal(['symmetric', 'open']);
   });
 });

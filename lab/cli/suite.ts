@@ -1,17 +1,19 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEngine } from '../browsers/engines.ts';
+import { LAB_ID } from '../network/names.ts';
 import { LabError } from '../topology/errors.ts';
 import { parseShard } from '../../suites/connectivity/matrix.ts';
 
 export const SUITES = ['api', 'connectivity', 'turn', 'resilience'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
-/** The checkout: suites, mocha and the reports directory are found from here, whatever the cwd. */
+/** The package: suites and mocha are found from here, whatever the cwd. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const REPORTS = join(ROOT, 'reports');
+/** Reports and evidence go where the user runs icelab (an app's repo, say), not into the package. */
+export const REPORTS = resolve(process.cwd(), 'reports');
 
 export interface SuiteOptions {
   suites: string[];
@@ -73,7 +75,11 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
     if (o.turn !== 'process' && o.turn !== 'container') throw usage(`--turn: "${o.turn}" is not a TURN provider`, 'use --turn process (the machine\'s coturn, default) or --turn container (scripts/build-images first)');
     env.ICELAB_TURN_PROVIDER = o.turn;
   }
-  if (o.headed) env.ICELAB_HEADED = '1';
+  if (o.headed) {
+    if (!baseEnv.DISPLAY && !baseEnv.WAYLAND_DISPLAY) throw usage('--headed: no display to show the browsers on (DISPLAY is not set)', 'run it under a display, e.g. xvfb-run -a npx icelab suite … --headed, or leave out --headed');
+    env.ICELAB_HEADED = '1';
+  }
+  if (baseEnv.ICELAB_LAB_ID !== undefined) checkLabId(baseEnv.ICELAB_LAB_ID);
   const parallel = o.parallel === undefined ? 1 : Number(o.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 16) throw usage(`--parallel: "${o.parallel}" is not a number of processes from 1 to 16`, 'e.g. --parallel 3 (each process runs its own lab and browsers)');
   return { suites, files, env, workers: splitWorkers(files, env, parallel) };
@@ -94,10 +100,17 @@ export function splitWorkers(files: string[], env: NodeJS.ProcessEnv, n: number)
       ...env,
       ICELAB_SHARD: `${base.index + base.total * i}/${base.total * n}`,
       ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`),
-      // Each worker brings up its own lab: a fixed lab name gets the worker's number.
-      ...(env.ICELAB_LAB_ID ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}-${i + 1}` } : {}),
+      // Each worker brings up its own lab: a fixed lab name gets the worker's number (ci → ci1, ci2).
+      ...(env.ICELAB_LAB_ID ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}${i + 1}` } : {}),
     },
   }));
+}
+
+/** ICELAB_LAB_ID names the suite's lab; with --parallel each worker appends its number (up to two digits). */
+function checkLabId(id: string): void {
+  if (!LAB_ID.test(id) || id.length > 14) {
+    throw new LabError('ERR_LAB_ID', `ICELAB_LAB_ID: "${id}" is not a lab name`, { hint: 'use 1-14 lower-case letters or digits (--parallel appends the worker number)' });
+  }
 }
 
 /** One mocha process; with several, each output line is prefixed with the worker's number. */

@@ -121,6 +121,17 @@ export function isLive(s: LabState | null): boolean {
   return s.owner ? alive(s.owner) : s.complete;
 }
 
+/**
+ * How a lab stands: `detached` (complete and owned by nobody: `icelab up`, `connect --keep`), `owned`
+ * (a live process holds it: a suite, a library user), or `stale` (its owner died, or it never came up).
+ */
+export type LabStanding = { id: string; kind: 'detached' | 'stale' } | { id: string; kind: 'owned'; owner: { pid: number; command: string } };
+export function labStanding(id: string): LabStanding {
+  const s = readState(id);
+  if (s?.owner && alive(s.owner)) return { id, kind: 'owned', owner: { pid: s.owner.pid, command: commandLine(String(s.owner.pid)) } };
+  return { id, kind: isLive(s) ? 'detached' : 'stale' };
+}
+
 function teardownScript(id: string, pids: Owner[], containers: string[] = []): string {
   const own = pids.filter(alive).map((p) => p.pid);
   // A process that entered a namespace just as its name was removed is no longer found through the
