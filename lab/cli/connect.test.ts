@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { findEngine } from '../browsers/engines.ts';
 
 const BIN = new URL('../../bin/icelab.js', import.meta.url).pathname;
 
-function icelab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function icelab(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 90_000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(process.execPath, [BIN, ...args], { timeout: 90_000, ...(cwd ? { cwd } : {}) }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
 }
 
@@ -46,6 +47,23 @@ describe('icelab connect @integration', function () {
     expect(out).to.include({ outcome: 'failed', expected: 'fail', selectedPair: null });
     expect(existsSync(join(out.evidence, 'timeline.txt'))).to.equal(true);
     expect(readFileSync(join(out.evidence, 'timeline.txt'), 'utf8')).to.match(/candidate srflx/);
+  });
+
+  it('--topology <file> run from an app\'s directory: the file\'s hosts and NATs, evidence under that directory (exit 0)', async () => {
+    // Both were broken: the planned file was validated again as input, and reports went into the package.
+    const app = mkdtempSync(join(tmpdir(), 'icelab-app-'));
+    try {
+      writeFileSync(join(app, 'lab.yaml'), ['hosts:', '  - name: alice', '    nat: { mapping: address-and-port-dependent, filtering: address-and-port-dependent, hairpinning: false }', '  - name: bob', '    nat: full-cone', ''].join('\n'));
+      const r = await icelab(['connect', '--a', 'chromium@alice', '--b', 'chromium@bob', '--ice', 'stun', '--topology', 'lab.yaml', '--json'], app);
+      expect(r.code, r.stderr).to.equal(0);
+      const out = JSON.parse(r.stdout) as { outcome: string; expected: string; matches: boolean; evidence: string; peers: { a: { host: string } } };
+      expect(out).to.include({ outcome: 'connected', expected: 'prflx', matches: true });
+      expect(out.peers.a.host).to.equal('alice');
+      expect(realpathSync(out.evidence).startsWith(`${realpathSync(app)}/reports/evidence/connect-`), out.evidence).to.equal(true);
+      expect(readdirSync(out.evidence)).to.include('result.json');
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 
   it('bad input exits 2 naming the option, before any lab starts', async () => {
