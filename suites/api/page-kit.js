@@ -105,15 +105,16 @@
   const held = (ok, detail) => ({ observed: ok ? 'true' : 'false', detail });
 
   /**
-   * Claims about the prefixed constructor need it. Where it is missing the claim is false; the
-   * same check against the standard constructor goes into the detail, so the table says more
-   * than "undefined".
+   * Claims about the prefixed constructor need it. Where it is missing the claim is false, and the
+   * same check against the standard constructor is part of the verdict: a known "prefix missing"
+   * must not hide a standard RTCPeerConnection that stopped doing what the claim says.
    */
   const prefixed = (check) => async (arg) => {
     const P = ctorOf('webkitRTCPeerConnection');
     if (P) return check(P, arg);
     const std = await check(RTCPeerConnection, arg).catch((e) => ({ observed: 'error', detail: `${errName(e)}: ${e.message}` }));
-    return { observed: 'false', detail: `webkitRTCPeerConnection is not defined (standard RTCPeerConnection: ${std.observed === 'true' ? 'holds' : 'does not hold'}, ${std.detail})` };
+    const standard = std.observed === 'true' ? 'holds' : 'fails';
+    return { observed: `false (prefix missing); standard ${standard}`, detail: `webkitRTCPeerConnection is not defined; with the standard RTCPeerConnection the claim ${standard}: ${std.detail}` };
   };
 
   const claims = {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { judge, type Expectation } from './expectations.ts';
+import { judge, loadExpectations, type Expectation } from './expectations.ts';
 
 describe('expectations: judging a result against the spec and the known deviations', () => {
   const ff = [{ engine: 'firefox' as const, version: '153.8.0' }];
@@ -18,5 +18,15 @@ describe('expectations: judging a result against the spec and the known deviatio
   });
   it('entries for an engine do not match other engines', () => {
     expect(judge([entry], 'x/1', [{ engine: 'chromium', version: '156' }], 'relay-tls', 'srflx').status).to.equal('unexpected');
+  });
+});
+
+describe('expectations.yaml: the seed claims in Firefox', () => {
+  const ff = [{ engine: 'firefox' as const, version: '153.8.0' }];
+  const list = loadExpectations();
+  it('"prefix missing" is known only while the standard RTCPeerConnection still does what the claim says', () => {
+    // It was `false` by construction: a broken Firefox media path stayed green.
+    expect(judge(list, 'api/claims/audio-video-data', ff, 'false (prefix missing); standard holds', 'true').status).to.equal('known');
+    expect(judge(list, 'api/claims/audio-video-data', ff, 'false (prefix missing); standard fails', 'true').status).to.equal('unexpected');
   });
 });
