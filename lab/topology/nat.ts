@@ -59,6 +59,14 @@ export interface LinkSupport {
   netem: boolean;
 }
 
+/** One line for `icelab doctor`: which link settings this machine can produce. */
+export function describeLinkSupport(support: LinkSupport): string {
+  const always = 'lossPercent (nftables) and rateKbit (tbf)';
+  return support.netem
+    ? `${always}, delayMs and jitterMs (netem)`
+    : `${always}; no delayMs or jitterMs: the kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)`;
+}
+
 /** Settings of a link this machine cannot produce, each named (`path` is where the link was written). */
 export function linkProblems(link: Link, path: string, support: LinkSupport): Problem[] {
   if (support.netem) return [];
