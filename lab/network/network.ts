@@ -395,11 +395,21 @@ export class StartedNetwork implements AsyncDisposable {
     return { code, stdout, stderr };
   }
 
-  /** Forgets every NAT mapping of a router (or all routers): the next packet gets a fresh one. */
+  /**
+   * Forgets every NAT mapping of a router (or of all routers): the next packet gets a fresh one.
+   * `conntrack -F` exits 0 on an empty table too, so any failure (no conntrack binary, the
+   * namespace gone) is an error naming the router.
+   */
   async flushMappings(router?: string): Promise<void> {
-    const names = router ? [router] : this.topology.routers.map((r) => r.name);
-    const script = names.map((n) => `nsenter --net=/run/netns/${this.ns(n)} conntrack -F 2>/dev/null || true`).join('\n');
-    await runScript(script, 'flushing NAT mappings', { lab: this.id });
+    const routers = this.topology.routers.map((r) => r.name);
+    if (router !== undefined && !routers.includes(router)) {
+      throw new LabError('ERR_UNKNOWN_HOST', `no router named "${router}" in lab "${this.id}"`, {
+        hint: routers.length ? `use one of: ${routers.join(', ')} (a host's NAT router is named after it: <host>-nat)` : 'this lab has no routers: every host is public',
+        context: { lab: this.id },
+      });
+    }
+    const flush = (n: string) => runScript(`nsenter --net=/run/netns/${this.ns(n)} conntrack -F`, `flushing the NAT mappings of router "${n}"`, { lab: this.id, router: n });
+    await Promise.all((router === undefined ? routers : [router]).map(flush));
   }
   /**
    * Changes the impairment of a node's uplink while the lab runs, replacing the one it had; null
