@@ -35,7 +35,7 @@ export function withoutUnknownKeys(input: unknown, issues: readonly Issue[]): un
   return issues.reduce((v, i) => (i.code === 'unrecognized_keys' ? omitAt(v, i.path, i.keys) : v), input);
 }
 
-export function formatPath(path: Path): string {
+function formatPath(path: Path): string {
   return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${String(k)}` : String(k)), '') || '(topology)';
 }
 
