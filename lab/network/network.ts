@@ -3,9 +3,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rename
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
-import type { Link } from '../topology/nat.ts';
+import { linkProblems, type Link } from '../topology/nat.ts';
 import type { Topology } from '../topology/topology.ts';
 import { LAB_ID, NETNS_DIR, PREFIX, STATE_ROOT, labIdOfNamespace, nsName } from './names.ts';
+import { probeLinkSupport } from './link-support.ts';
 import { linkCommands, renderBuild, uplinks } from './render.ts';
 import { hintFor, run, runScript, runScriptSync, type RunResult } from './run.ts';
 
@@ -405,16 +406,36 @@ export class StartedNetwork implements AsyncDisposable {
     return { code, stdout, stderr };
   }
 
-  /** Forgets every NAT mapping of a router (or all routers): the next packet gets a fresh one. */
+  /**
+   * Forgets every NAT mapping of a router (or of all routers): the next packet gets a fresh one.
+   * `conntrack -F` exits 0 on an empty table too, so any failure (no conntrack binary, the
+   * namespace gone) is an error naming the router.
+   */
   async flushMappings(router?: string): Promise<void> {
-    const names = router ? [router] : this.topology.routers.map((r) => r.name);
-    const script = names.map((n) => `nsenter --net=/run/netns/${this.ns(n)} conntrack -F 2>/dev/null || true`).join('\n');
-    await runScript(script, 'flushing NAT mappings', { lab: this.id });
+    const routers = this.topology.routers.map((r) => r.name);
+    if (router !== undefined && !routers.includes(router)) {
+      throw new LabError('ERR_UNKNOWN_HOST', `no router named "${router}" in lab "${this.id}"`, {
+        hint: routers.length ? `use one of: ${routers.join(', ')} (a host's NAT router is named after it: <host>-nat)` : 'this lab has no routers: every host is public',
+        context: { lab: this.id },
+      });
+    }
+    const flush = (n: string) => runScript(`nsenter --net=/run/netns/${this.ns(n)} conntrack -F`, `flushing the NAT mappings of router "${n}"`, { lab: this.id, router: n });
+    await Promise.all((router === undefined ? routers : [router]).map(flush));
   }
-  /** Changes (or with null removes) the impairment of a node's uplink while the lab runs. */
+  /**
+   * Changes the impairment of a node's uplink while the lab runs, replacing the one it had; null
+   * removes it (loss table and qdiscs). Settings this machine cannot produce are refused first.
+   */
   async setLink(node: string, link: Link | null): Promise<void> {
     this.ns(node);
     const up = uplinks(this.topology, this.id).find((u) => u.node === node)!;
+    const problems = link ? linkProblems(link, `${node}.link`, await probeLinkSupport()) : [];
+    if (problems.length > 0) {
+      throw new LabError('ERR_LINK_UNSUPPORTED', `cannot set the link of "${node}": ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, {
+        hint: 'leave out delayMs and jitterMs here (lossPercent and rateKbit work without netem), or run on a kernel with sch_netem',
+        context: { lab: this.id, host: node },
+      });
+    }
     await runScript(linkCommands(up, link).join('\n'), `changing the link of ${node}`, { lab: this.id, host: node });
   }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { planTopology } from '../topology/topology.ts';
-import { clientIps, renderBuild, renderRouterNft } from './render.ts';
+import type { Link } from '../topology/nat.ts';
+import { planTopology, type Topology } from '../topology/topology.ts';
+import { clientIps, linkCommands, qdiscCommands, renderBuild, renderLinkNft, renderRouterNft, uplinks } from './render.ts';
 
 const router = (preset: string) => {
   const t = planTopology({ hosts: [{ name: 'h', nat: preset }] });
@@ -44,5 +45,77 @@ describe('nftables rendering', () => {
     }
     expect(script.match(/^ip -b - /gm)).to.have.length(1);
     expect(script).to.include('netns add icelab-x-pub');
+  });
+});
+
+describe('link rendering', () => {
+  const lab = (link: Record<string, number>) => planTopology({ hosts: [{ name: 'h', nat: 'open', link }, { name: 'l', nat: 'port-restricted-cone', link }] });
+  const upOf = (t: Topology, node: string) => uplinks(t, 'x').find((u) => u.node === node)!;
+  const link = (l: Partial<Link>): Link => ({ delayMs: 0, jitterMs: 0, lossPercent: 0, ...l });
+
+  it('loss: nftables drops in both directions of the node interface, in a table of its own namespace; no qdisc', () => {
+    const up = upOf(lab({ lossPercent: 5 }), 'h');
+    const cmds = linkCommands(up, up.link);
+    expect(cmds[0]).to.match(/^nsenter --net=\/run\/netns\/icelab-x-h nft -f - <<'EOF'\n/);
+    expect(renderLinkNft('eth0', link({ lossPercent: 5 }))).to.equal(
+      [
+        'add table netdev icelab-link',
+        'delete table netdev icelab-link',
+        'table netdev icelab-link {',
+        '  chain ingress {',
+        '    type filter hook ingress device "eth0" priority filter; policy accept;',
+        '    counter',
+        '    numgen random mod 10000 < 500 counter drop',
+        '  }',
+        '  chain egress {',
+        '    type filter hook egress device "eth0" priority filter; policy accept;',
+        '    counter',
+        '    numgen random mod 10000 < 500 counter drop',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    expect(cmds.join('\n'), 'no qdisc is added for loss alone').not.to.match(/qdisc add/);
+  });
+
+  it('fractional loss keeps its two decimals', () => {
+    expect(renderLinkNft('wan0', link({ lossPercent: 0.5 }))).to.include('numgen random mod 10000 < 50 counter drop');
+    expect(renderLinkNft('wan0', link({ lossPercent: 12.34 }))).to.include('< 1234 counter drop');
+  });
+
+  it('rate: a token bucket on the egress of both ends; delay: netem beneath it, or at the root alone', () => {
+    const up = upOf(lab({ rateKbit: 1000, delayMs: 50, jitterMs: 5 }), 'l');
+    expect(up.peerNs).to.equal('icelab-x-l-nat');
+    expect(linkCommands(up, up.link).filter((c) => c.includes('qdisc add'))).to.deep.equal([
+      'tc -n icelab-x-l qdisc add dev eth0 root handle 1: tbf rate 1000kbit burst 2000 latency 200ms',
+      'tc -n icelab-x-l qdisc add dev eth0 parent 1:1 handle 10: netem delay 50ms 5ms',
+      'tc -n icelab-x-l-nat qdisc add dev c1 root handle 1: tbf rate 1000kbit burst 2000 latency 200ms',
+      'tc -n icelab-x-l-nat qdisc add dev c1 parent 1:1 handle 10: netem delay 50ms 5ms',
+    ]);
+    expect(qdiscCommands('n', 'eth0', link({ rateKbit: 100000 }))[1]).to.equal('tc -n n qdisc add dev eth0 root handle 1: tbf rate 100000kbit burst 125000 latency 200ms');
+    expect(qdiscCommands('n', 'eth0', link({ delayMs: 200 }))[1]).to.equal('tc -n n qdisc add dev eth0 root handle 10: netem delay 200ms');
+  });
+
+  it('a change replaces the impairment before (never stacks); null removes the loss table and both qdiscs', () => {
+    const up = upOf(lab({ lossPercent: 5 }), 'h');
+    const clear = linkCommands(up, null);
+    expect(clear).to.deep.equal([
+      "nsenter --net=/run/netns/icelab-x-h nft -f - <<'EOF'\nadd table netdev icelab-link\ndelete table netdev icelab-link\nEOF",
+      "tc -n icelab-x-h qdisc show dev eth0 root | grep -q ' 0: root' || tc -n icelab-x-h qdisc del dev eth0 root",
+      "tc -n icelab-x-pub qdisc show dev p3 root | grep -q ' 0: root' || tc -n icelab-x-pub qdisc del dev p3 root",
+    ]);
+    // Every change starts by removing what was there.
+    const change = linkCommands(up, link({ lossPercent: 1, rateKbit: 64 }));
+    for (const c of clear.slice(1)) expect(change).to.include(c);
+    expect(change[0]).to.match(/add table netdev icelab-link\ndelete table netdev icelab-link\ntable netdev icelab-link \{/);
+  });
+
+  it('the build script impairs each link once its interfaces exist', () => {
+    const script = renderBuild(lab({ lossPercent: 5 }), 'x');
+    const tree = script.lastIndexOf('type veth');
+    const loss = script.indexOf('table netdev icelab-link {');
+    expect(loss, 'loss table after the last veth').to.be.greaterThan(tree);
+    expect(script.match(/table netdev icelab-link \{/g)).to.have.length(2);
   });
 });

@@ -1,10 +1,10 @@
 import type { Link, Nat } from '../topology/nat.ts';
 import type { PlannedRouter, Topology } from '../topology/topology.ts';
-import { nsName } from './names.ts';
+import { PREFIX, nsName } from './names.ts';
 
 /**
  * Renders the shell script that builds a topology: namespaces, veths, bridges, addresses, routes,
- * sysctls, nftables and netem. One `sh` process runs it; `ip` and `nft` read batches, so the whole
+ * sysctls, nftables and link impairments. One `sh` process runs it; `ip` and `nft` read batches, so the whole
  * lab costs a few dozen short execs. The public segment is a bridge inside the lab's own `pub`
  * namespace: nothing is attached to the root namespace, so no packet can leave the lab.
  *
@@ -83,7 +83,7 @@ export function uplinks(t: Topology, labId: string): Uplink[] {
   ];
 }
 
-/** One nftables chain; every ruleset the lab loads is a table named `icelab` of these. */
+/** One nftables chain; every ip ruleset the lab loads is a table named `icelab` of these. */
 const chain = (name: string, type: 'nat' | 'filter', hook: string, prio: string, rules: string[]) =>
   `  chain ${name} {\n    type ${type} hook ${hook} priority ${prio}; policy accept;\n${rules.map((l) => `    ${l}\n`).join('')}  }`;
 const table = (parts: string[]) => ['table ip icelab {', ...parts, '}', ''].join('\n');
@@ -207,20 +207,55 @@ export function renderHostFirewall(fw: { udp: 'allow' | 'block'; tcpPorts?: numb
   return table([chain('output', 'filter', 'output', 'filter', rules)]);
 }
 
-/** netem arguments for a link; delay is one-way, applied on both ends of the link. */
-export function netemArgs(link: Link): string {
-  const parts: string[] = [];
-  if (link.delayMs > 0 || link.jitterMs > 0) parts.push(`delay ${link.delayMs}ms${link.jitterMs > 0 ? ` ${link.jitterMs}ms` : ''}`);
-  if (link.lossPercent > 0) parts.push(`loss ${link.lossPercent}%`);
-  if (link.rateKbit) parts.push(`rate ${link.rateKbit}kbit`);
-  return parts.length ? `netem ${parts.join(' ')}` : 'netem';
+/** The nftables table, in a node's namespace, that drops a share of its uplink's packets. */
+export const LINK_TABLE = `${PREFIX}-link`;
+/** A rate-limited link queues up to this much before it drops (a modest router buffer). */
+export const RATE_QUEUE_MS = 200;
+
+/**
+ * Commands that impair both directions of an uplink, replacing whatever impairment it had (null:
+ * none). Loss is drawn by nftables on the node's interface (netdev ingress and egress), so it needs
+ * no qdisc; rate (tbf) and delay (netem) shape the egress of each end of the link.
+ */
+export function linkCommands(up: Uplink, link: Link | null): string[] {
+  return [
+    `nsenter --net=/run/netns/${up.ns} nft -f - <<'EOF'\n${renderLinkNft(up.ifname, link)}EOF`,
+    ...qdiscCommands(up.ns, up.ifname, link),
+    ...qdiscCommands(up.peerNs, up.peerIfname, link),
+  ];
 }
 
-/** tc commands shaping both directions of an uplink: egress on the node's end and on the bridge's end. */
-export function linkCommands(up: Uplink, link: Link | null): string[] {
-  const args = link ? `replace dev %s root ${netemArgs(link)}` : 'del dev %s root';
-  return [
-    `tc -n ${up.ns} qdisc ${args.replace('%s', up.ifname)}${link ? '' : ' 2>/dev/null || true'}`,
-    `tc -n ${up.peerNs} qdisc ${args.replace('%s', up.peerIfname)}${link ? '' : ' 2>/dev/null || true'}`,
-  ];
+/** The loss table of an interface; loading it removes the one before in the same transaction. */
+export function renderLinkNft(ifname: string, link: Link | null): string {
+  // `add` makes `delete` succeed whether or not a table was there.
+  const lines = [`add table netdev ${LINK_TABLE}`, `delete table netdev ${LINK_TABLE}`];
+  if (link && link.lossPercent > 0) {
+    // numgen draws an integer: 10000 steps give loss in steps of 0.01 % (the schema allows no finer).
+    const rules = ['counter', `numgen random mod 10000 < ${Math.round(link.lossPercent * 100)} counter drop`];
+    const chains = (['ingress', 'egress'] as const).map(
+      (hook) => `  chain ${hook} {\n    type filter hook ${hook} device "${ifname}" priority filter; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }`,
+    );
+    lines.push(`table netdev ${LINK_TABLE} {`, ...chains, '}');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * tc commands for one end of a link: the root qdisc the lab added before (any handle but the
+ * kernel's default 0:) is deleted, then a token bucket for the rate and netem for delay beneath it.
+ */
+export function qdiscCommands(ns: string, dev: string, link: Link | null): string[] {
+  const tc = `tc -n ${ns} qdisc`;
+  const out = [`${tc} show dev ${dev} root | grep -q ' 0: root' || ${tc} del dev ${dev} root`];
+  if (!link) return out;
+  if (link.rateKbit) {
+    // The bucket holds 10 ms of traffic, at least one full-size frame.
+    const burst = Math.max(2000, Math.ceil((link.rateKbit * 1000) / 8 / 100));
+    out.push(`${tc} add dev ${dev} root handle 1: tbf rate ${link.rateKbit}kbit burst ${burst} latency ${RATE_QUEUE_MS}ms`);
+  }
+  if (link.delayMs > 0 || link.jitterMs > 0) {
+    const delay = `delay ${link.delayMs}ms${link.jitterMs > 0 ? ` ${link.jitterMs}ms` : ''}`;
+    out.push(`${tc} add dev ${dev} ${link.rateKbit ? 'parent 1:1' : 'root'} handle 10: netem ${delay}`);
+  }
+  return out;
 }

@@ -12,8 +12,9 @@ const HINTS: [RegExp, string][] = [
   [/Operation not permitted|Permission denied/i, 'run as root or with CAP_NET_ADMIN and CAP_SYS_ADMIN (e.g. sudo npx icelab …)'],
   [/File exists/i, 'a lab with this id already exists: run `npx icelab down` (or pick another --name)'],
   [/Could not process rule: No such file or directory/i, 'the kernel lacks an nftables module (nf_tables, nft_nat, nft_ct); load it with modprobe'],
-  [/Specified qdisc kind is unknown/i, "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), which a host's or router's `link` (delay, jitter, loss, rate) needs: remove `link` from the topology, or run on a kernel with sch_netem (modprobe sch_netem)"],
-  [/command not found|ENOENT/i, 'install the Debian packages: iproute2 nftables conntrack (scripts/setup does it)'],
+  [/Specified qdisc kind is unknown/i, "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), which a link's delayMs and jitterMs need (lossPercent and rateKbit do not): remove them, or run on a kernel with sch_netem (modprobe sch_netem)"],
+  [/cannot open \/run\/netns\//, "the lab's network namespace is gone (a reboot, or `ip netns del`): remove the lab with `npx icelab down --name <lab>` and start it again"],
+  [/command not found|ENOENT|failed to execute \S+: No such file or directory/i, 'install the Debian packages: iproute2 nftables conntrack (scripts/setup does it)'],
 ];
 
 export function hintFor(text: string): string | undefined {

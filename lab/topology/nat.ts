@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Problem } from './errors.ts';
 
 /** RFC 4787 behaviours, shared by mapping (section 4.1) and filtering (section 5). */
 export const BEHAVIOURS = ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'] as const;
@@ -33,16 +34,49 @@ export const FirewallSchema = z
   .strict();
 export type Firewall = z.infer<typeof FirewallSchema>;
 
-/** netem impairment of a link, applied in both directions (delay is one-way). */
+/**
+ * Impairment of a link, in both directions: loss is dropped by nftables, rate is a token bucket
+ * (tbf), delay and jitter need the kernel's netem qdisc (delay is one-way).
+ */
 export const LinkSchema = z
   .object({
     delayMs: z.number().min(0).max(10000).default(0),
     jitterMs: z.number().min(0).max(10000).default(0),
-    lossPercent: z.number().min(0).max(100).default(0),
+    // Dropped in steps of 0.01 % (nftables draws a random number below 10000).
+    lossPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .refine((x) => Math.abs(x * 100 - Math.round(x * 100)) < 1e-9, 'at most two decimals (loss is dropped in steps of 0.01 %)')
+      .default(0),
     rateKbit: z.number().int().min(8).optional(),
   })
   .strict();
 export type Link = z.infer<typeof LinkSchema>;
+
+/** What this machine's kernel can do to a link: loss (nftables) and rate (tbf) need nothing more; delay and jitter need netem. */
+export interface LinkSupport {
+  netem: boolean;
+}
+
+/** One line for `icelab doctor`: which link settings this machine can produce. */
+export function describeLinkSupport(support: LinkSupport): string {
+  const always = 'lossPercent (nftables) and rateKbit (tbf)';
+  return support.netem
+    ? `${always}, delayMs and jitterMs (netem)`
+    : `${always}; no delayMs or jitterMs: the kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)`;
+}
+
+/** Settings of a link this machine cannot produce, each named (`path` is where the link was written). */
+export function linkProblems(link: Link, path: string, support: LinkSupport): Problem[] {
+  if (support.netem) return [];
+  return (['delayMs', 'jitterMs'] as const)
+    .filter((k) => link[k] > 0)
+    .map((k) => ({
+      path: `${path}.${k}`,
+      message: "needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this machine lacks; remove delayMs/jitterMs or run on a kernel with sch_netem",
+    }));
+}
 
 /** Familiar NAT names, each a shortcut for RFC 4787 values. `open` means no NAT. */
 export const PRESETS = {
@@ -96,4 +130,36 @@ export function effectiveNat(chain: readonly Nat[]): Nat | null {
     mappingLifetime: Math.min(acc.mappingLifetime, n.mappingLifetime),
     unsolicited: acc.unsolicited === 'reject' || n.unsolicited === 'reject' ? 'reject' : 'drop',
   }));
+}
+
+/**
+ * Combinations Linux NAT (conntrack + nftables) cannot produce faithfully are errors, not approximations.
+ * `written` are the keys the user gave: a conflict with a default says so and names the key to change.
+ */
+export function natProblems(nat: Nat, written: ReadonlySet<string>, path: string): Problem[] {
+  const problems: Problem[] = [];
+  const at = (key: keyof Nat, message: string) => problems.push({ path: `${path}.${key}`, message });
+  const eim = nat.mapping === 'endpoint-independent';
+  if (nat.mapping === 'address-dependent') {
+    // The mapping has to change anyway: what else depends on it would only repeat that.
+    at('mapping', 'address-dependent mapping is not supported by the lab yet; use "endpoint-independent" or "address-and-port-dependent"');
+    return problems;
+  }
+  if (eim && !nat.portPreservation) {
+    at(
+      'portPreservation',
+      written.has('mapping')
+        ? 'endpoint-independent mapping is produced with port preservation; remove "portPreservation: false"'
+        : 'mapping defaults to endpoint-independent, which the lab produces with port preservation; remove "portPreservation: false", or set mapping: address-and-port-dependent for random ports',
+    );
+  }
+  if (!eim && nat.portPreservation) at('portPreservation', `${nat.mapping} mapping picks random ports; remove "portPreservation: true"`);
+  if (!eim && nat.filtering !== 'address-and-port-dependent') {
+    at('filtering', `"${nat.filtering}" filtering needs endpoint-independent mapping (inbound packets must find the LAN port); use "address-and-port-dependent" or change the mapping`);
+  }
+  if (!eim && nat.hairpinning) {
+    if (written.has('hairpinning')) at('hairpinning', 'hairpinning needs endpoint-independent mapping (the hairpinned packet must find the LAN port); set "hairpinning: false"');
+    else at('mapping', `${nat.mapping} mapping cannot hairpin (the hairpinned packet must find the LAN port) and hairpinning defaults to true: add "hairpinning: false", or use endpoint-independent mapping`);
+  }
+  return problems;
 }

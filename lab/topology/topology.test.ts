@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { TopologyError } from './errors.ts';
-import { defaultTopology, planTopology } from './topology.ts';
+import { editDistance, nearest } from './issues.ts';
+import { checkLinks, defaultTopology, planTopology, type PlanOptions } from './topology.ts';
 
-function problems(input: unknown): string[] {
+function problems(input: unknown, opts?: PlanOptions): string[] {
   try {
-    planTopology(input);
+    planTopology(input, opts);
   } catch (e) {
     expect(e, 'a TopologyError').to.be.instanceOf(TopologyError);
     expect((e as TopologyError).code).to.equal('ERR_TOPOLOGY_INVALID');
@@ -34,28 +35,99 @@ describe('topology', () => {
     expect([fc.mapping, fc.filtering]).to.deep.equal(['endpoint-independent', 'endpoint-independent']);
   });
 
-  it('reports every problem with its path at once', () => {
+  it('reports every problem with its path at once: schema, unknown keys and conflicts in one pass', () => {
     const found = problems({
+      routers: [{ name: 'home', nat: { mapping: 'address-and-port-dependent', filtering: 'endpoint-independent', hairpinning: true } }],
       hosts: [
         { name: 'a', nat: 'cone' },
         { name: 'a', behind: 'nowhere' },
-        { name: 'c', nat: { mapping: 'address-and-port-dependent', filtering: 'endpoint-independent' } },
+        { name: 'c', nta: 'symmetric' },
+        { name: 'd', nat: [{ mapping: 'endpoint-independent' }, { filtering: 'bogus' }] },
+        // The misspelt key is left out, so what is left is judged with hairpinning's default.
+        { name: 'e', nat: { mapping: 'address-and-port-dependent', hairpining: false } },
+        { name: 'f', behind: 'home', link: { delay: 5, lossPercent: 0.005 } },
       ],
+      bogus: 1,
     });
-    expect(found.some((p) => p.startsWith('hosts[0].nat')), `unknown preset reported: ${found.join('; ')}`).to.equal(true);
+    expect(found).to.deep.equal([
+      'hosts[0].nat: unknown preset "cone"; presets: open, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked, double-nat',
+      'hosts[2].nta: unknown key; did you mean "nat"?',
+      'hosts[3].nat[1].filtering: Invalid option: expected one of "endpoint-independent"|"address-dependent"|"address-and-port-dependent"',
+      'hosts[4].nat.hairpining: unknown key; did you mean "hairpinning"?',
+      'hosts[5].link.lossPercent: at most two decimals (loss is dropped in steps of 0.01 %)',
+      'hosts[5].link.delay: unknown key; did you mean "delayMs"?',
+      'bogus: unknown key; allowed here: turn, routers, hosts',
+      'hosts[4].nat.mapping: address-and-port-dependent mapping cannot hairpin (the hairpinned packet must find the LAN port) and hairpinning defaults to true: add "hairpinning: false", or use endpoint-independent mapping',
+      'hosts[1].name: name "a" is already used by hosts[0].name; names must be unique',
+      'routers[0].nat.filtering: "endpoint-independent" filtering needs endpoint-independent mapping (inbound packets must find the LAN port); use "address-and-port-dependent" or change the mapping',
+      'routers[0].nat.hairpinning: hairpinning needs endpoint-independent mapping (the hairpinned packet must find the LAN port); set "hairpinning: false"',
+      'hosts[1].behind: no router named "nowhere"; declare it under "routers"',
+    ]);
   });
 
   it('rejects names used twice and unknown routers, naming the field', () => {
-    const found = problems({ hosts: [{ name: 'a' }, { name: 'a', behind: 'nowhere' }] });
-    expect(found).to.include('hosts[1].name: name "a" is already used by hosts[0].name; names must be unique');
-    expect(found).to.include('hosts[1].behind: no router named "nowhere"; declare it under "routers"');
+    expect(problems({ hosts: [{ name: 'a' }, { name: 'a', behind: 'nowhere' }] })).to.deep.equal([
+      'hosts[1].name: name "a" is already used by hosts[0].name; names must be unique',
+      'hosts[1].behind: no router named "nowhere"; declare it under "routers"',
+    ]);
+    expect(problems({ turn: [{ image: 'x' }], routers: [{ name: 'a-nat', nat: {} }], hosts: [{ name: 'a' }, { name: 'pub', nat: 'open' }] })).to.deep.equal([
+      `hosts[0].name: this host's NAT router is named "a-nat", which routers[0].name already uses; rename the host or that router`,
+      'hosts[1].name: "pub" is reserved for the public segment',
+      'turn[0].image: provider defaults to "process" and an image is only used by provider "container"; add provider: container or remove image',
+    ]);
   });
 
-  it('refuses NAT combinations the lab cannot produce instead of approximating them', () => {
-    const found = problems({ hosts: [{ name: 'c', nat: { mapping: 'address-and-port-dependent', filtering: 'endpoint-independent' } }] });
-    expect(found.join('\n')).to.match(/hosts\[0\]\.nat\.filtering: .*needs endpoint-independent mapping/);
-    expect(found.join('\n')).to.match(/hosts\[0\]\.nat\.hairpinning/);
-    expect(problems({ hosts: [{ name: 'c', nat: { mapping: 'address-dependent' } }] }).join()).to.match(/mapping: address-dependent mapping is not supported/);
+  it('a part with a schema problem is not judged again: no problem follows from a value the user did not mean', () => {
+    // The router's NAT has a bad mapping: it is not checked for conflicts, and the router still counts for "behind".
+    expect(problems({ routers: [{ name: 'home', nat: { mapping: 'sometimes', filtering: 'endpoint-independent' } }], hosts: [{ name: 'h', behind: 'home' }, {}] })).to.deep.equal([
+      'routers[0].nat.mapping: Invalid option: expected one of "endpoint-independent"|"address-dependent"|"address-and-port-dependent"',
+      'hosts[1].name: required (string)',
+    ]);
+  });
+
+  it('unknown keys name the nearest allowed key, or list the allowed ones', () => {
+    expect(problems({ hosts: [{ name: 'a', nat: { maping: 'endpoint-independent' }, link: { loss: 5 }, firewal: { udp: 'block' }, colour: 'red' }] })).to.deep.equal([
+      'hosts[0].nat.maping: unknown key; did you mean "mapping"?',
+      'hosts[0].link.loss: unknown key; did you mean "lossPercent"?',
+      'hosts[0].firewal: unknown key; did you mean "firewall"?',
+      'hosts[0].colour: unknown key; allowed here: name, nat, behind, firewall, link',
+    ]);
+  });
+
+  it('refuses NAT combinations the lab cannot produce, each at <path of the nat object>.<field>', () => {
+    const nat = { mapping: 'address-and-port-dependent', filtering: 'endpoint-independent', hairpinning: false } as const;
+    const filtering = '"endpoint-independent" filtering needs endpoint-independent mapping (inbound packets must find the LAN port); use "address-and-port-dependent" or change the mapping';
+    expect(problems({ routers: [{ name: 'r', nat }], hosts: [{ name: 'a', nat }, { name: 'b', nat: [{}, nat] }, { name: 'c', behind: 'r' }] })).to.deep.equal([
+      `hosts[0].nat.filtering: ${filtering}`,
+      `hosts[1].nat[1].filtering: ${filtering}`,
+      `routers[0].nat.filtering: ${filtering}`,
+    ]);
+    expect(problems({ hosts: [{ name: 'c', nat: { mapping: 'address-dependent' } }] })).to.deep.equal([
+      'hosts[0].nat.mapping: address-dependent mapping is not supported by the lab yet; use "endpoint-independent" or "address-and-port-dependent"',
+    ]);
+    expect(problems({ hosts: [{ name: 'c', nat: { mapping: 'address-and-port-dependent', hairpinning: false, portPreservation: true } }] })).to.deep.equal([
+      'hosts[0].nat.portPreservation: address-and-port-dependent mapping picks random ports; remove "portPreservation: true"',
+    ]);
+  });
+
+  it('a conflict with a default says so and names the key the user wrote', () => {
+    expect(problems({ hosts: [{ name: 'a', nat: { mapping: 'address-and-port-dependent' } }, { name: 'b', nat: { portPreservation: false } }, { name: 'c', nat: { mapping: 'endpoint-independent', portPreservation: false } }] })).to.deep.equal([
+      'hosts[0].nat.mapping: address-and-port-dependent mapping cannot hairpin (the hairpinned packet must find the LAN port) and hairpinning defaults to true: add "hairpinning: false", or use endpoint-independent mapping',
+      'hosts[1].nat.portPreservation: mapping defaults to endpoint-independent, which the lab produces with port preservation; remove "portPreservation: false", or set mapping: address-and-port-dependent for random ports',
+      'hosts[2].nat.portPreservation: endpoint-independent mapping is produced with port preservation; remove "portPreservation: false"',
+    ]);
+  });
+
+  it('refuses link settings this machine cannot produce, naming each field; loss and rate need no netem', () => {
+    const input = { hosts: [{ name: 'a', link: { lossPercent: 5, rateKbit: 1000 } }, { name: 'b', link: { delayMs: 200, jitterMs: 10, lossPercent: 0.5 } }] };
+    const netem = "needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this machine lacks; remove delayMs/jitterMs or run on a kernel with sch_netem";
+    expect(problems(input, { linkSupport: { netem: false } })).to.deep.equal([`hosts[1].link.delayMs: ${netem}`, `hosts[1].link.jitterMs: ${netem}`]);
+    expect(planTopology(input, { linkSupport: { netem: true } }).hosts[1]!.link).to.deep.equal({ delayMs: 200, jitterMs: 10, lossPercent: 0.5 });
+    expect(planTopology({ hosts: [input.hosts[0]!] }, { linkSupport: { netem: false } }).hosts[0]!.link).to.deep.equal({ delayMs: 0, jitterMs: 0, lossPercent: 5, rateKbit: 1000 });
+    // A topology planned before the machine was known is checked the same way.
+    const planned = planTopology({ routers: [{ name: 'r', nat: {}, link: { delayMs: 5 } }], hosts: [{ name: 'h', behind: 'r' }] });
+    expect(() => checkLinks(planned, { netem: false })).to.throw(TopologyError).with.property('problems').that.deep.equals([{ path: 'routers[0].link.delayMs', message: netem }]);
+    expect(checkLinks(planned, { netem: true })).to.equal(planned);
   });
 
   it('chains routers: a router behind a carrier-grade NAT gets a 100.64/10 WAN address', () => {
@@ -72,7 +144,16 @@ describe('topology', () => {
   });
 
   it('detects router cycles', () => {
-    const found = problems({ routers: [{ name: 'r1', nat: {}, upstream: 'r2' }, { name: 'r2', nat: {}, upstream: 'r1' }], hosts: [{ name: 'h', behind: 'r1' }] });
-    expect(found.join()).to.match(/cycle/);
+    expect(problems({ routers: [{ name: 'r1', nat: {}, upstream: 'r2' }, { name: 'r2', nat: {}, upstream: 'r1' }], hosts: [{ name: 'h', behind: 'r1' }] })).to.deep.equal([
+      'routers[0].upstream: routers form a cycle through "r1"',
+      'routers[1].upstream: routers form a cycle through "r2"',
+    ]);
+  });
+
+  it('suggests the key a typo meant, and nothing for a word far from every key', () => {
+    expect(nearest('nta', ['name', 'nat', 'behind'])).to.equal('nat');
+    expect(nearest('delay', ['delayMs', 'jitterMs'])).to.equal('delayMs');
+    expect(nearest('colour', ['name', 'nat', 'behind', 'firewall', 'link'])).to.equal(null);
+    expect(editDistance('nta', 'nat')).to.equal(1);
   });
 });

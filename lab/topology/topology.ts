@@ -7,13 +7,18 @@ import {
   PRESETS,
   PRESET_NAMES,
   effectiveNat,
+  linkProblems,
+  natProblems,
   normaliseNat,
   type Firewall,
   type Link,
+  type LinkSupport,
   type Nat,
+  type NatInput,
   type PresetName,
 } from './nat.ts';
 import { TopologyError, type Problem } from './errors.ts';
+import { isRecord, problemsOf, resolveUnions, validFields, withoutUnknownKeys } from './issues.ts';
 
 const Name = z
   .string()
@@ -138,107 +143,173 @@ export function suiteTopology(presets: readonly PresetName[] = PRESET_NAMES): To
   return { hosts: [...presets.map((p) => ({ name: p, nat: p })), ...presets.map((p) => ({ name: twinHost(p), nat: p }))] };
 }
 
-/** Validates a topology and assigns addresses. Throws a TopologyError listing every problem. */
-export function planTopology(input: unknown): Topology {
+export interface PlanOptions {
+  /**
+   * What this machine can do to a link (lab/network's `probeLinkSupport()`): settings it cannot
+   * produce are problems too. Left out, a link is checked for its format only.
+   */
+  linkSupport?: LinkSupport;
+}
+
+/**
+ * Validates a topology and assigns addresses. Throws a TopologyError listing every problem at once:
+ * the schema's, and those found in whatever parts of the input passed the schema.
+ */
+export function planTopology(input: unknown, opts: PlanOptions = {}): Topology {
   const parsed = TopologySchema.safeParse(input);
-  if (!parsed.success) {
-    throw new TopologyError(
-      parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
-    );
-  }
-  const t = parsed.data;
+  const issues = parsed.success ? [] : resolveUnions(parsed.error.issues);
+  const problems = [...problemsOf(issues, TopologySchema, input), ...semanticProblems(written(withoutUnknownKeys(input, issues)), opts.linkSupport ?? null)];
+  if (!parsed.success || problems.length > 0) throw new TopologyError(problems);
+  return assignAddresses(parsed.data);
+}
+
+/** A planned topology checked against what this machine can do to links (for one planned without `linkSupport`). */
+export function checkLinks(t: Topology, support: LinkSupport): Topology {
+  // Hosts and declared routers keep the order of the input; the routers a host's NAT makes have no link.
+  const problems = [
+    ...t.routers.flatMap((r, i) => (r.link ? linkProblems(r.link, `routers[${i}].link`, support) : [])),
+    ...t.hosts.flatMap((h, i) => (h.link ? linkProblems(h.link, `hosts[${i}].link`, support) : [])),
+  ];
+  if (problems.length > 0) throw new TopologyError(problems);
+  return t;
+}
+
+type Parsed = z.output<typeof TopologySchema>;
+type ParsedHost = Parsed['hosts'][number];
+
+/** A list entry as written, with those of its fields that passed their schema. */
+interface Entry<T> {
+  path: string;
+  raw: Record<string, unknown>;
+  valid: Partial<T>;
+}
+interface Written {
+  turn: Entry<Parsed['turn'][number]>[];
+  routers: Entry<Parsed['routers'][number]>[];
+  hosts: Entry<ParsedHost>[];
+}
+
+function written(input: unknown): Written {
+  const list = <S extends z.ZodObject>(key: 'turn' | 'routers' | 'hosts', schema: S): Entry<z.output<S>>[] => {
+    const given = isRecord(input) ? input[key] : undefined;
+    // A list left out is its default (one TURN server, no routers).
+    const items: unknown[] = given === undefined ? (TopologySchema.shape[key].safeParse(undefined).data ?? []) : Array.isArray(given) ? given : [];
+    return items.map((item, i) => ({ path: `${key}[${i}]`, raw: isRecord(item) ? item : {}, valid: validFields(schema, item) }));
+  };
+  return { turn: list('turn', TurnSchema), routers: list('routers', RouterSchema), hosts: list('hosts', HostSchema) };
+}
+
+/** What a host's `nat` stands for: its NATs innermost first, the preset's name, and the preset's firewall. */
+function hostNats(nat: ParsedHost['nat']): { preset: PresetName | 'custom'; chain: Nat[]; firewall: Firewall | null } {
+  const given = nat ?? DEFAULT_PRESET;
+  if (typeof given !== 'string') return { preset: 'custom', chain: (Array.isArray(given) ? given : [given]).map(normaliseNat), firewall: null };
+  const p: { chain: readonly NatInput[]; firewall?: z.input<typeof FirewallSchema> } = PRESETS[given];
+  return { preset: given, chain: p.chain.map(normaliseNat), firewall: p.firewall ? FirewallSchema.parse(p.firewall) : null };
+}
+/** A host's own NAT routers are named after it, innermost first. */
+const ownRouterName = (host: string, k: number, count: number) => (count === 1 ? `${host}-nat` : `${host}-nat${k + 1}`);
+/** Where the k-th NAT of a host was written: `hosts[1].nat`, or `hosts[1].nat[0]` in a chain. */
+const natPath = (hostPath: string, nat: unknown, k: number) => `${hostPath}.nat${Array.isArray(nat) ? `[${k}]` : ''}`;
+/** The keys a user wrote in the k-th NAT of a host (a preset wrote all of its own). */
+function natKeys(nat: unknown, k: number, preset: PresetName | 'custom'): Set<string> {
+  if (preset !== 'custom') return new Set(Object.keys(PRESETS[preset].chain[k] ?? {}));
+  const obj = Array.isArray(nat) ? nat[k] : nat;
+  return new Set(isRecord(obj) ? Object.keys(obj) : []);
+}
+
+/** Problems among the parts that passed the schema; a part that did not is not judged again. */
+function semanticProblems(t: Written, links: LinkSupport | null): Problem[] {
   const problems: Problem[] = [];
+  const routerNames = new Set(t.routers.flatMap((r) => (r.valid.name ? [r.valid.name] : [])));
+  // [name, path, how a clash is reported]
+  const names: [string, string, (first: string) => string][] = [];
+  const clash = (name: string) => (first: string) => `name "${name}" is already used by ${first}; names must be unique`;
+  for (const x of t.turn) if (x.valid.name) names.push([x.valid.name, `${x.path}.name`, clash(x.valid.name)]);
+  for (const r of t.routers) if (r.valid.name) names.push([r.valid.name, `${r.path}.name`, clash(r.valid.name)]);
+  let routerCount = t.routers.length;
 
-  type RouterDraft = Omit<PlannedRouter, 'wanIp' | 'wanPrefix' | 'wanGateway' | 'lanIp' | 'lanPrefix' | 'lanSubnet' | 'lanHosts'> & { path: string };
-  const routers: RouterDraft[] = t.routers.map((r, i) => ({
-    name: r.name,
-    nat: normaliseNat(r.nat),
-    firewall: r.firewall ?? null,
-    link: r.link ?? null,
-    upstream: r.upstream ?? null,
-    path: `routers[${i}]`,
-  }));
-  const hostDrafts: { name: string; preset: PresetName | 'custom'; behind: string | null; firewall: Firewall | null; link: Link | null; path: string }[] = [];
-
-  t.hosts.forEach((h, i) => {
-    const path = `hosts[${i}]`;
-    if (h.nat !== undefined && h.behind !== undefined) {
-      problems.push({ path, message: 'give either "nat" (a private NAT for this host) or "behind" (a shared router), not both' });
-    }
-    let preset: PresetName | 'custom' = 'custom';
-    let chain: Nat[] = [];
-    let firewall = h.firewall ?? null;
-    if (h.behind === undefined) {
-      const nat = h.nat ?? DEFAULT_PRESET;
-      if (typeof nat === 'string') {
-        preset = nat;
-        const p: { chain: readonly z.input<typeof NatSchema>[]; firewall?: z.input<typeof FirewallSchema> } = PRESETS[nat];
-        chain = p.chain.map(normaliseNat);
-        if (!firewall && p.firewall) firewall = FirewallSchema.parse(p.firewall);
-      } else {
-        chain = (Array.isArray(nat) ? nat : [nat]).map(normaliseNat);
-      }
-    }
-    // A private chain becomes routers named after the host, innermost first.
-    let behind: string | null = h.behind ?? null;
-    const own = chain.map((nat, k) => ({
-      name: chain.length === 1 ? `${h.name}-nat` : `${h.name}-nat${k + 1}`,
-      nat,
-      firewall: k === 0 ? firewall : null,
-      link: null,
-      upstream: null as string | null,
-      path: `${path}.nat${Array.isArray(h.nat) ? `[${k}]` : ''}`,
-    }));
-    own.forEach((r, k) => (r.upstream = own[k + 1]?.name ?? null));
-    if (own.length > 0) {
-      behind = own[0]!.name;
-      firewall = null; // the router applies it
-    }
-    routers.push(...own);
-    hostDrafts.push({ name: h.name, preset, behind, firewall, link: h.link ?? null, path });
-  });
+  for (const h of t.hosts) {
+    const natGiven = h.raw.nat !== undefined;
+    const behindGiven = h.raw.behind !== undefined;
+    if (natGiven && behindGiven) problems.push({ path: h.path, message: 'give either "nat" (a private NAT for this host) or "behind" (a shared router), not both' });
+    // A NAT with problems of its own, or one next to "behind", is not judged further.
+    if (behindGiven || (natGiven && h.valid.nat === undefined)) continue;
+    const { preset, chain } = hostNats(h.valid.nat);
+    routerCount += chain.length;
+    chain.forEach((nat, k) => {
+      problems.push(...natProblems(nat, natKeys(h.raw.nat, k, preset), natPath(h.path, h.raw.nat, k)));
+      if (!h.valid.name) return;
+      const name = ownRouterName(h.valid.name, k, chain.length);
+      routerNames.add(name);
+      names.push([name, `${h.path}.name`, (first) => `this host's NAT router is named "${name}", which ${first} already uses; rename the host or that router`]);
+    });
+  }
+  for (const h of t.hosts) if (h.valid.name) names.push([h.valid.name, `${h.path}.name`, clash(h.valid.name)]);
 
   // Names are namespace suffixes: they must be unique across the lab.
   const seen = new Map<string, string>();
-  for (const [name, path] of [
-    ...t.turn.map((x, i) => [x.name, `turn[${i}].name`] as const),
-    ...routers.map((r) => [r.name, `${r.path}.name`] as const),
-    ...hostDrafts.map((h) => [h.name, `${h.path}.name`] as const),
-  ]) {
+  for (const [name, path, clashMessage] of names) {
     if (name === 'pub') problems.push({ path, message: '"pub" is reserved for the public segment' });
     const first = seen.get(name);
-    if (first) problems.push({ path, message: `name "${name}" is already used by ${first}; names must be unique` });
+    if (first) problems.push({ path, message: clashMessage(first) });
     else seen.set(name, path);
   }
 
-  const byName = new Map(routers.map((r) => [r.name, r]));
-  for (const r of routers) {
-    if (r.upstream !== null && !byName.has(r.upstream)) {
-      problems.push({ path: `${r.path}.upstream`, message: `no router named "${r.upstream}"; declare it under "routers"` });
+  const upstreamOf = new Map(t.routers.flatMap((r) => (r.valid.name ? [[r.valid.name, r.valid.upstream ?? null] as const] : [])));
+  for (const r of t.routers) {
+    if (r.valid.upstream !== undefined && !routerNames.has(r.valid.upstream)) {
+      problems.push({ path: `${r.path}.upstream`, message: `no router named "${r.valid.upstream}"; declare it under "routers"` });
     }
-    checkNat(r.nat, r.path, problems);
-    // Walk upstream to catch cycles.
-    const visited = new Set<string>();
-    for (let cur: RouterDraft | undefined = r; cur; cur = cur.upstream ? byName.get(cur.upstream) : undefined) {
-      if (visited.has(cur.name)) {
-        problems.push({ path: `${r.path}.upstream`, message: `routers form a cycle through "${cur.name}"` });
-        break;
-      }
-      visited.add(cur.name);
+    if (r.valid.nat) problems.push(...natProblems(normaliseNat(r.valid.nat), new Set(isRecord(r.raw.nat) ? Object.keys(r.raw.nat) : []), `${r.path}.nat`));
+    const cycle = cycleThrough(r.valid.name, upstreamOf);
+    if (cycle) problems.push({ path: `${r.path}.upstream`, message: `routers form a cycle through "${cycle}"` });
+  }
+  for (const x of t.turn) {
+    if (x.valid.image !== undefined && x.valid.provider !== undefined && x.valid.provider !== 'container') {
+      const provider = x.raw.provider === undefined ? 'provider defaults to "process" and an image' : 'an image';
+      problems.push({ path: `${x.path}.image`, message: `${provider} is only used by provider "container"; add provider: container or remove image` });
     }
   }
-  t.turn.forEach((x, i) => {
-    if (x.image !== undefined && x.provider !== 'container') {
-      problems.push({ path: `turn[${i}].image`, message: 'an image is only used by provider "container"; add provider: container or remove image' });
+  for (const h of t.hosts) {
+    if (h.valid.behind !== undefined && !routerNames.has(h.valid.behind)) {
+      problems.push({ path: `${h.path}.behind`, message: `no router named "${h.valid.behind}"; declare it under "routers"` });
     }
+  }
+  if (links) {
+    for (const e of [...t.routers, ...t.hosts]) if (e.valid.link) problems.push(...linkProblems(e.valid.link, `${e.path}.link`, links));
+  }
+  if (routerCount > MAX_ROUTERS) problems.push({ path: 'routers', message: `at most ${MAX_ROUTERS} routers (declared ones and those of hosts' NATs); this topology has ${routerCount}` });
+  return problems;
+}
+
+/** The router where walking upstream from `start` comes back to a router already passed, if it does. */
+function cycleThrough(start: string | undefined, upstreamOf: ReadonlyMap<string, string | null>): string | null {
+  const visited = new Set<string>();
+  for (let cur = start; cur !== undefined; cur = upstreamOf.get(cur) ?? undefined) {
+    if (visited.has(cur)) return cur;
+    visited.add(cur);
+  }
+  return null;
+}
+
+/** Turns a valid topology into the planned one: the hosts' NATs become routers, everything gets an address. */
+function assignAddresses(t: Parsed): Topology {
+  type RouterDraft = Pick<PlannedRouter, 'name' | 'nat' | 'firewall' | 'link' | 'upstream'>;
+  const routers: RouterDraft[] = t.routers.map((r) => ({ name: r.name, nat: normaliseNat(r.nat), firewall: r.firewall ?? null, link: r.link ?? null, upstream: r.upstream ?? null }));
+  const hostDrafts = t.hosts.map((h) => {
+    const own = h.behind === undefined ? hostNats(h.nat) : { preset: 'custom' as const, chain: [], firewall: null };
+    const firewall = h.firewall ?? own.firewall;
+    const mine = own.chain.map((nat, k) => ({
+      name: ownRouterName(h.name, k, own.chain.length),
+      nat,
+      // The innermost router applies the host's firewall.
+      firewall: k === 0 ? firewall : null,
+      link: null,
+      upstream: k + 1 < own.chain.length ? ownRouterName(h.name, k + 1, own.chain.length) : null,
+    }));
+    routers.push(...mine);
+    return { name: h.name, preset: own.preset, behind: mine[0]?.name ?? h.behind ?? null, firewall: mine.length ? null : firewall, link: h.link ?? null };
   });
-  for (const h of hostDrafts) {
-    if (h.behind !== null && !byName.has(h.behind)) {
-      problems.push({ path: `${h.path}.behind`, message: `no router named "${h.behind}"; declare it under "routers"` });
-    }
-  }
-  if (routers.length > MAX_ROUTERS) problems.push({ path: 'routers', message: `at most ${MAX_ROUTERS} routers` });
-  if (problems.length > 0) throw new TopologyError(problems);
 
   // Addresses: TURN 198.18.0.x, public hosts 198.18.1.x, router WANs 198.18.2.x (all /15);
   // a router's LAN is 10.<n>.0.0/24, or 100.64.<n>.0/24 when other routers sit behind it (carrier-grade NAT).
@@ -306,42 +377,4 @@ export function planTopology(input: unknown): Topology {
     };
   });
   return { turn: plannedTurn, routers: [...plannedRouters.values()], hosts, publicSubnet: PUBLIC_SUBNET };
-}
-
-/** Combinations Linux NAT (conntrack + nftables) cannot produce faithfully are errors, not approximations. */
-function checkNat(nat: Nat, path: string, problems: Problem[]): void {
-  if (nat.mapping === 'address-dependent') {
-    problems.push({
-      path: `${path}.mapping`,
-      message: 'address-dependent mapping is not supported by the lab yet; use "endpoint-independent" or "address-and-port-dependent"',
-    });
-  }
-  if (nat.mapping === 'endpoint-independent' && !nat.portPreservation) {
-    problems.push({
-      path: `${path}.portPreservation`,
-      message: 'endpoint-independent mapping is produced with port preservation; remove "portPreservation: false"',
-    });
-  }
-  if (nat.mapping === 'address-and-port-dependent' && nat.portPreservation) {
-    problems.push({
-      path: `${path}.portPreservation`,
-      message: 'address-and-port-dependent mapping picks random ports; remove "portPreservation: true"',
-    });
-  }
-  if (nat.mapping !== 'endpoint-independent' && nat.filtering !== 'address-and-port-dependent') {
-    problems.push({
-      path: `${path}.filtering`,
-      message: `"${nat.filtering}" filtering needs endpoint-independent mapping (inbound packets must find the LAN port); use "address-and-port-dependent" or change the mapping`,
-    });
-  }
-  if (nat.mapping !== 'endpoint-independent' && nat.hairpinning) {
-    problems.push({
-      path: `${path}.hairpinning`,
-      message: 'hairpinning needs endpoint-independent mapping (the hairpinned packet must find the LAN port); set "hairpinning: false"',
-    });
-  }
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${String(k)}` : String(k)), '') || '(topology)';
 }

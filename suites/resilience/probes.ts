@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { StartedLab } from '../../lab/lab.ts';
+import { LINK_TABLE } from '../../lab/network/render.ts';
 import { run } from '../../lab/network/run.ts';
 
 /** One UDP NAT mapping as the router's conntrack table holds it. */
@@ -107,4 +108,27 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolea
     if (ms > timeoutMs) return { value, ms, met: false };
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** What a node's lossy link has seen and dropped, per direction (egress: leaving the node; ingress: arriving). */
+export interface LinkDrops {
+  egress: { seen: number; dropped: number };
+  ingress: { seen: number; dropped: number };
+}
+
+/**
+ * The counters of the link's nftables table in a node's namespace: each chain counts every
+ * packet, then the ones its random draw dropped (lab/network/render.ts, renderLinkNft).
+ */
+export async function linkDrops(lab: StartedLab, node: string): Promise<LinkDrops> {
+  const r = await lab.exec(node, ['nft', '-j', 'list', 'table', 'netdev', LINK_TABLE], { timeoutMs: 5000 });
+  if (r.code !== 0) throw new Error(`nft list table netdev ${LINK_TABLE} in "${node}" failed (exit ${r.code}): ${r.stderr.trim()}`);
+  type Expr = { counter?: { packets: number } };
+  const rules = (JSON.parse(r.stdout) as { nftables: { rule?: { chain: string; expr: Expr[] } }[] }).nftables.flatMap((x) => (x.rule ? [x.rule] : []));
+  const counts = (chain: 'egress' | 'ingress') => rules.filter((x) => x.chain === chain).map((x) => x.expr.find((e) => e.counter)?.counter?.packets ?? 0);
+  const side = (chain: 'egress' | 'ingress') => {
+    const [seen = 0, dropped = 0] = counts(chain);
+    return { seen, dropped };
+  };
+  return { egress: side('egress'), ingress: side('ingress') };
 }

@@ -1,15 +1,16 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import type { Context } from 'mocha';
 import { startLab, type StartedLab } from '../../lab/lab.ts';
 import { BrowserFleet } from '../../lab/browsers/fleet.ts';
+import { probeLinkSupport } from '../../lab/network/link-support.ts';
 import type { EngineName } from '../../lab/browsers/engines.ts';
 import type { Link } from '../../lab/topology/nat.ts';
 import { Call, type CallSpec } from '../../lab/scenario/call.ts';
 import { callStory, labelCall } from '../../lab/report/call-report.ts';
 import { attachDir, evidenceRoot, gate, safeName, suiteEngines, skipUnavailable, suiteEnv, unavailable, type SuiteEnv } from '../support/fixture.ts';
-import { ExpiryWatch, natMappings, suspendHost, waitFor, type NatMapping } from './probes.ts';
+import { ExpiryWatch, linkDrops, natMappings, suspendHost, waitFor, type NatMapping } from './probes.ts';
 
 const engines = suiteEngines();
 // Every engine calls Chromium, the reference peer: chromium↔chromium, firefox↔chromium, webkit↔chromium.
@@ -43,6 +44,14 @@ class Story {
   }
   async cleanup(): Promise<void> {
     for (const fn of this.#cleanups.splice(0)) await fn();
+  }
+  readonly #resultChecks: (() => Check[])[] = [];
+  /** Checks that need the call's result (the stats it saves): run once it is taken. */
+  checkResult(fn: () => Check[]): void {
+    this.#resultChecks.push(fn);
+  }
+  resultChecks(): Check[] {
+    return this.#resultChecks.flatMap((fn) => fn());
   }
   text(): string {
     return this.steps.map((s) => `- ${(s.t / 1000).toFixed(1)} s — ${s.step}`).join('\n');
@@ -100,6 +109,7 @@ async function callScenario(ctx: Context, env: SuiteEnv, sc: Scenario, body: (ca
   } finally {
     try {
       const r = await call.result();
+      checks.push(...story.resultChecks());
       who = [
         { engine: sc.spec.a.engine, version: r.peers.a.version },
         { engine: sc.spec.b.engine, version: r.peers.b.version },
@@ -123,6 +133,33 @@ const publicOf = (ms: NatMapping[]) => [...new Set(ms.map((m) => m.public))].joi
 const dataBack = (call: Call, timeoutMs = RECOVER_MS) => waitFor(() => call.dataRtt(500), (v) => v !== null, timeoutMs, 0);
 
 const pairId = (a: EngineName, b: EngineName, hostA: string, hostB: string) => `${a}@${hostA}--${b}@${hostB}`;
+
+/** Offer/answer with a connect limit; the check says whether both peers connected within it. */
+async function connectWithin(call: Call, story: Story, id: string, limitMs: number): Promise<{ ok: boolean; at: number; check: Check }> {
+  const t0 = performance.now();
+  const ok = await call.negotiate();
+  const at = performance.now();
+  const ms = Math.round(at - t0);
+  await allure.parameter('time to connect', ok ? `${ms} ms` : `> ${limitMs} ms`);
+  story.note(ok ? `connected after ${ms} ms` : `not connected within ${limitMs} ms`, { connectMs: ok ? ms : null });
+  const expected = `connected within ${limitMs} ms`;
+  const observed = !ok ? `not connected within ${limitMs} ms (${JSON.stringify(await call.states())})` : ms <= limitMs ? expected : `connected after ${ms} ms`;
+  return { ok, at, check: { id, observed, expected } };
+}
+
+interface AudioLoss {
+  lost: number;
+  received: number;
+  percent: number;
+}
+/** Loss of the inbound audio stream as a peer's getStats (saved with the call's evidence) reports it. */
+function audioLoss(file: string): AudioLoss | null {
+  const stats = JSON.parse(readFileSync(file, 'utf8')) as { type?: string; kind?: string; packetsLost?: number; packetsReceived?: number }[];
+  const s = stats.find((x) => x.type === 'inbound-rtp' && x.kind === 'audio');
+  if (!s || s.packetsLost === undefined || !s.packetsReceived) return null;
+  return { lost: s.packetsLost, received: s.packetsReceived, percent: Math.round((1000 * s.packetsLost) / (s.packetsLost + s.packetsReceived)) / 10 };
+}
+const lossText = (l: AudioLoss | null) => (l ? `${l.percent} % (${l.lost} of ${l.lost + l.received})` : 'no inbound audio stats');
 
 /**
  * Starts every browser the scenarios will need without waiting: later ones finish launching while
@@ -239,50 +276,86 @@ describe('resilience', function () {
   });
 
   describe('lossy, slow link', function () {
-    const LINK: Link = { delayMs: 200, jitterMs: 0, lossPercent: 5 };
-    /** netem delays each direction: the path through A's router gains 2 × delay of round trip. */
-    const ADDED_RTT = 2 * LINK.delayMs;
     const CONNECT_LIMIT_MS = 10_000;
+    const LOSSY: Link = { delayMs: 0, jitterMs: 0, lossPercent: 5 };
+    /** Data echoes over the lossy call: SCTP retransmits what the link drops, so every one must come back. */
+    const ECHOES = 20;
+    /** Audio flows this long after connecting, ≈ 500 Opus packets each way: enough for the loss to show. */
+    const AUDIO_MS = 10_000;
+    /** Receiver-reported audio loss that counts as "the link's 5 %" over ≈ 500 packets (−3 σ … +4 σ). */
+    const LOSS_SEEN: readonly [number, number] = [2, 9];
+    for (const { a, b } of pairs) {
+      const id = `resilience/lossy-link/${pairId(a, b, HOST_A, HOST_B)}/stun`;
+      it(`${a} ↔ ${b} over a ${LOSSY.lossPercent} % loss uplink: connects within ${CONNECT_LIMIT_MS / 1000} s, every data echo comes back, and both receivers report ${LOSS_SEEN[0]}–${LOSS_SEEN[1]} % audio loss`, async function () {
+        const env = await suiteEnv();
+        const { lab } = env;
+        const ra = routerOf(lab, HOST_A);
+        const spec: CallSpec = { a: { engine: a, host: HOST_A }, b: { engine: b, host: HOST_B }, ice: ['stun'], media: ['data', 'audio'], connectTimeoutMs: CONNECT_LIMIT_MS };
+        const summary = `The uplink of A's router (${ra}) drops ${LOSSY.lossPercent} % of the packets in each direction (nftables; no delay). The call carries data and audio. Limits: both peers connected within **${CONNECT_LIMIT_MS} ms** of the offer; all ${ECHOES} data echoes come back; each receiver's getStats (inbound-rtp audio) reports ${LOSS_SEEN[0]}–${LOSS_SEEN[1]} % of its packets lost after ${AUDIO_MS / 1000} s of audio.`;
+        const change: LabChange = { apply: () => lab.network.setLink(ra, LOSSY), undo: () => lab.network.setLink(ra, null) };
+        await runScenario(this, env, { id, title: `lossy link (${LOSSY.lossPercent} % loss)`, spec, natA: 'symmetric', natB: 'full-cone', iceName: 'stun', summary }, async (call, story) => {
+          story.note(`link of ${ra}: ${JSON.stringify(LOSSY)}`);
+          const connected = await connectWithin(call, story, `${id}/connect`, CONNECT_LIMIT_MS);
+          if (!connected.ok) return [connected.check];
+          await call.settle();
+          const rtts: (number | null)[] = [];
+          for (let i = 0; i < ECHOES; i++) rtts.push(await call.dataRtt(3000));
+          const back = rtts.filter((x) => x !== null).length;
+          story.note(`data echoes: ${back} of ${ECHOES} came back; RTTs ${JSON.stringify(rtts)} ms`, { dataRtts: rtts });
+          await sleep(Math.max(0, AUDIO_MS - (performance.now() - connected.at)));
+          const drops = await linkDrops(lab, ra);
+          story.note(`${ra}'s link dropped ${drops.egress.dropped} of ${drops.egress.seen} packets out (A → B side) and ${drops.ingress.dropped} of ${drops.ingress.seen} in`, { linkDrops: drops });
+          // The receivers' view needs the stats the call's result takes.
+          story.checkResult(() => {
+            const seen = { a: audioLoss(join(call.dir, 'getstats-a.json')), b: audioLoss(join(call.dir, 'getstats-b.json')) };
+            story.note(`audio loss reported by the receivers: A ${lossText(seen.a)}, B ${lossText(seen.b)}`, { audioLossSeen: seen });
+            const inRange = (l: AudioLoss | null) => l !== null && l.percent >= LOSS_SEEN[0] && l.percent <= LOSS_SEEN[1];
+            const expected = `both receivers report ${LOSS_SEEN[0]}–${LOSS_SEEN[1]} % audio loss`;
+            return [{ id: `${id}/loss-seen`, observed: inRange(seen.a) && inRange(seen.b) ? expected : `A reports ${lossText(seen.a)}, B reports ${lossText(seen.b)}`, expected, why: `the link drops ${LOSSY.lossPercent} % each way` }];
+          });
+          return [connected.check, { id: `${id}/data`, observed: back === ECHOES ? 'every data echo came back' : `${back} of ${ECHOES} data echoes came back`, expected: 'every data echo came back' }];
+        }, change);
+      });
+    }
+
+    const SLOW: Link = { delayMs: 200, jitterMs: 0, lossPercent: 5 };
+    /** netem delays each direction: the path through A's router gains 2 × delay of round trip. */
+    const ADDED_RTT = 2 * SLOW.delayMs;
     /** A data echo crosses the link twice; the fastest of five may exceed the added delay by this much. */
     const RTT_SLACK_MS = 300;
     for (const { a, b } of pairs) {
-      const id = `resilience/lossy-link/${pairId(a, b, HOST_A, HOST_B)}/stun`;
-      it(`${a} ↔ ${b} over a ${LINK.delayMs} ms, ${LINK.lossPercent} % loss uplink: connects within ${CONNECT_LIMIT_MS / 1000} s and data RTT reflects the delay`, async function () {
+      const id = `resilience/slow-link/${pairId(a, b, HOST_A, HOST_B)}/stun`;
+      it(`${a} ↔ ${b} over a ${SLOW.delayMs} ms, ${SLOW.lossPercent} % loss uplink: connects within ${CONNECT_LIMIT_MS / 1000} s and data RTT reflects the delay`, async function () {
         const env = await suiteEnv();
         const { lab } = env;
         const ra = routerOf(lab, HOST_A);
         const spec: CallSpec = { a: { engine: a, host: HOST_A }, b: { engine: b, host: HOST_B }, ice: ['stun'], connectTimeoutMs: CONNECT_LIMIT_MS };
-        const summary = `The uplink of A's router (${ra}) gets netem ${LINK.delayMs} ms delay and ${LINK.lossPercent} % loss in each direction. Limits: both peers connected within **${CONNECT_LIMIT_MS} ms** of the offer; the fastest of five data echoes between ${ADDED_RTT} and ${ADDED_RTT + RTT_SLACK_MS} ms.`;
+        const summary = `The uplink of A's router (${ra}) gets netem ${SLOW.delayMs} ms delay and ${SLOW.lossPercent} % loss in each direction. Limits: both peers connected within **${CONNECT_LIMIT_MS} ms** of the offer; the fastest of five data echoes between ${ADDED_RTT} and ${ADDED_RTT + RTT_SLACK_MS} ms.`;
         const ctx = this;
         const change: LabChange = {
-          apply: () =>
-            lab.network.setLink(ra, LINK).catch((e: unknown) => {
-              if (!/qdisc kind is unknown/.test(String((e as Error).message))) throw e;
-              return skipUnavailable(ctx, 'feature-unavailable', 'this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; tc: "Specified qdisc kind is unknown"), so the lab cannot delay or drop packets on a link', 'run on a kernel with sch_netem (`modprobe sch_netem`; stock distribution kernels have it)', `What it would run: ${summary}`);
-            }),
+          apply: async () => {
+            if (!(await probeLinkSupport()).netem) {
+              await skipUnavailable(ctx, 'feature-unavailable', 'this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so the lab cannot delay packets on a link (loss needs no netem: the lossy-link test runs)', 'run on a kernel with sch_netem (`modprobe sch_netem`; stock distribution kernels have it)', `What it would run: ${summary}`);
+            }
+            await lab.network.setLink(ra, SLOW);
+          },
           undo: () => lab.network.setLink(ra, null),
         };
-        await runScenario(this, env, { id, title: `lossy link (${LINK.delayMs} ms, ${LINK.lossPercent} % loss)`, spec, natA: 'symmetric', natB: 'full-cone', iceName: 'stun', summary }, async (call, story) => {
-          story.note(`link of ${ra}: ${JSON.stringify(LINK)}`);
-          const t0 = performance.now();
-          const ok = await call.negotiate();
-          const connectMs = Math.round(performance.now() - t0);
-          await allure.parameter('time to connect', ok ? `${connectMs} ms` : `> ${CONNECT_LIMIT_MS} ms`);
-          if (!ok) {
-            story.note(`not connected within ${CONNECT_LIMIT_MS} ms`);
-            return [{ id: `${id}/connect`, observed: `not connected within ${CONNECT_LIMIT_MS} ms (${JSON.stringify(await call.states())})`, expected: `connected within ${CONNECT_LIMIT_MS} ms` }];
-          }
+        await runScenario(this, env, { id, title: `slow link (${SLOW.delayMs} ms, ${SLOW.lossPercent} % loss)`, spec, natA: 'symmetric', natB: 'full-cone', iceName: 'stun', summary }, async (call, story) => {
+          story.note(`link of ${ra}: ${JSON.stringify(SLOW)}`);
+          const connected = await connectWithin(call, story, `${id}/connect`, CONNECT_LIMIT_MS);
+          if (!connected.ok) return [connected.check];
           const settled = await call.settle();
           const rtts: (number | null)[] = [];
           for (let i = 0; i < 5; i++) rtts.push(await call.dataRtt(3000));
           const got = rtts.filter((x): x is number => x !== null).sort((x, y) => x - y);
           const min = got[0] ?? null;
           const iceRtt = settled.a.selected?.currentRoundTripTime ?? null;
-          story.note(`connected after ${connectMs} ms; data echoes ${JSON.stringify(rtts)} ms; ICE RTT ${iceRtt === null ? '—' : Math.round(iceRtt * 1000)} ms`, { connectMs, dataRtts: rtts, iceRttMs: iceRtt === null ? null : Math.round(iceRtt * 1000) });
+          story.note(`data echoes ${JSON.stringify(rtts)} ms; ICE RTT ${iceRtt === null ? '—' : Math.round(iceRtt * 1000)} ms`, { dataRtts: rtts, iceRttMs: iceRtt === null ? null : Math.round(iceRtt * 1000) });
           await allure.parameter('data RTT (fastest of 5)', min === null ? 'none' : `${min} ms`);
           const rttOk = min !== null && min >= ADDED_RTT && min <= ADDED_RTT + RTT_SLACK_MS;
           return [
-            { id: `${id}/connect`, observed: connectMs <= CONNECT_LIMIT_MS ? `connected within ${CONNECT_LIMIT_MS} ms` : `connected after ${connectMs} ms`, expected: `connected within ${CONNECT_LIMIT_MS} ms` },
+            connected.check,
             { id: `${id}/rtt`, observed: rttOk ? 'data RTT reflects the delay' : `fastest data RTT ${min ?? 'none'} ms, outside ${ADDED_RTT}–${ADDED_RTT + RTT_SLACK_MS} ms`, expected: 'data RTT reflects the delay' },
           ];
         }, change);
