@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { LabError } from './topology/errors.ts';
 import type { Firewall, Link, Nat } from './topology/nat.ts';
-import { planTopology, type PlannedHost, type Topology, type TopologyInput } from './topology/topology.ts';
+import { checkLinks, planTopology, type PlannedHost, type Topology, type TopologyInput } from './topology/topology.ts';
+import { probeLinkSupport } from './network/link-support.ts';
 import { nsName } from './network/names.ts';
 import { openNetwork, startNetwork, type StartedNetwork } from './network/network.ts';
 import type { RunResult } from './network/run.ts';
@@ -133,12 +134,13 @@ export class StartedLab implements AsyncDisposable {
 }
 
 /** Validates a topology as a user writes it (every problem at once), then starts it as startPlannedLab does. */
-export function startLab(topology: TopologyInput, opts: LabOptions = {}): Promise<StartedLab> {
-  return startPlannedLab(planTopology(topology), opts);
+export async function startLab(topology: TopologyInput, opts: LabOptions = {}): Promise<StartedLab> {
+  return startPlannedLab(planTopology(topology, { linkSupport: await probeLinkSupport() }), opts);
 }
 
-/** Builds a planned topology and starts coturn; ready = STUN answers. */
+/** Builds a planned topology and starts coturn; ready = STUN answers. Links this kernel cannot produce are refused first. */
 export async function startPlannedLab(plan: Topology, opts: LabOptions = {}): Promise<StartedLab> {
+  checkLinks(plan, await probeLinkSupport());
   const network = await startNetwork(plan, opts.id === undefined ? {} : { id: opts.id });
   try {
     writeHostsFiles(network);

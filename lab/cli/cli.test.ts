@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { probeLinkSupport } from '../network/link-support.ts';
 import { leftovers, removeLab } from '../network/network.ts';
 import { run, type RunResult } from '../network/run.ts';
 import { PRESET_NAMES } from '../topology/nat.ts';
@@ -26,21 +27,20 @@ function labName(): string {
   return id;
 }
 
+/** Topology files the tests write, in a directory of this file's own. */
+const dir = mkdtempSync(join(tmpdir(), 'icelab-cli-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
 describe('icelab CLI: bad input gets the field or cause, the fix, and the documented exit code', function () {
   this.timeout(60_000);
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'icelab-cli-test-'));
-  });
   after(async () => {
-    rmSync(dir, { recursive: true, force: true });
     for (const id of mine) await removeLab(id);
   });
-  const file = (name: string, text: string) => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
 
   it('--help lists every command and the exit codes (exit 0); no command prints it and exits 2', async () => {
     const help = await icelab(['--help']);
@@ -106,9 +106,19 @@ describe('icelab CLI: bad input gets the field or cause, the fix, and the docume
     const r = await icelab(['up', '--name', id, '--topology', path]);
     expect(r.code, show(r)).to.equal(2);
     expect(r.stderr).to.match(new RegExp(`invalid topology in ${path}: \\d+ problems`));
-    for (const p of ['hosts[0].nat', 'hosts[1].link.delayMs', 'hosts[1].link.lossPercent', '(topology): Unrecognized key: "bogus"']) {
+    for (const p of ['hosts[0].nat', 'hosts[1].link.delayMs', 'hosts[1].link.lossPercent', 'bogus: unknown key; allowed here: turn, routers, hosts']) {
       expect(r.stderr, `problem at ${p} listed`).to.include(`- ${p}`);
     }
+    expect(await leftovers(id)).to.deep.equal([]);
+  });
+
+  it('a link this kernel cannot produce (delay without netem) is refused naming the file and field, nothing created (exit 2)', async function () {
+    if ((await probeLinkSupport()).netem) this.skip(); // a kernel with netem produces it: nothing to refuse
+    const id = labName();
+    const path = file('delay.yaml', 'hosts:\n  - name: far\n    link: { delayMs: 100, lossPercent: 1 }\n');
+    const r = await icelab(['up', '--name', id, '--topology', path]);
+    expect(r.code, show(r)).to.equal(2);
+    expect(r.stderr).to.include(`invalid topology in ${path}`).and.to.include("hosts[0].link.delayMs: needs the kernel's netem qdisc");
     expect(await leftovers(id)).to.deep.equal([]);
   });
 
@@ -203,7 +213,8 @@ describe('icelab CLI against a running lab @integration', function () {
   });
 
   it('up --json shows each host\'s effective NAT, firewall and link, and every router on its path', async () => {
-    const r = await icelab(['up', '--name', `${id}j`, '--topology', 'udp-blocked,open', '--json']);
+    const topology = file('links.yaml', ['hosts:', '  - name: udp-blocked', '    nat: udp-blocked', '  - name: open', '    nat: open', '    link: { lossPercent: 2, rateKbit: 800 }', ''].join('\n'));
+    const r = await icelab(['up', '--name', `${id}j`, '--topology', topology, '--json']);
     mine.add(`${id}j`);
     expect(r.code, show(r)).to.equal(0);
     const hosts = (JSON.parse(r.stdout) as { hosts: { name: string; nat: unknown; firewall: unknown; link: unknown; routers: { name: string; firewall: unknown }[] }[] }).hosts;
@@ -212,7 +223,8 @@ describe('icelab CLI against a running lab @integration', function () {
     expect(blocked).to.have.property('link', null);
     expect(blocked.nat).to.deep.include({ mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' });
     expect(blocked.routers.map((x) => x.name)).to.deep.equal(['udp-blocked-nat']);
-    expect(hosts.find((h) => h.name === 'open')).to.deep.include({ nat: null, firewall: null, link: null, routers: [] });
+    expect(hosts.find((h) => h.name === 'open')).to.deep.include({ nat: null, firewall: null, routers: [] });
+    expect(hosts.find((h) => h.name === 'open')!.link).to.deep.include({ lossPercent: 2, rateKbit: 800 });
     expect((await icelab(['down', '--name', `${id}j`])).code).to.equal(0);
   });
 

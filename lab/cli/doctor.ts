@@ -1,5 +1,7 @@
 import { ENGINES, findEngine } from '../browsers/engines.ts';
+import { probeLinkSupport } from '../network/link-support.ts';
 import { run } from '../network/run.ts';
+import { describeLinkSupport } from '../topology/nat.ts';
 
 interface Check {
   name: string;
@@ -17,7 +19,7 @@ const TOOLS: { cmd: string; args: string[]; fix: string }[] = [
   { cmd: 'conntrack', args: ['--version'], fix: 'apt-get install conntrack' },
   { cmd: 'turnserver', args: ['--version'], fix: 'apt-get install coturn' },
   { cmd: 'openssl', args: ['version'], fix: 'apt-get install openssl (the lab CA and the TURN server certificate)' },
-  { cmd: 'certutil', args: ['-H'], fix: 'apt-get install libnss3-tools (browsers trust the lab CA through it: without it TURNS and HTTPS services fail)' },
+  { cmd: 'certutil', args: ['--version'], fix: 'apt-get install libnss3-tools (browsers trust the lab CA through it: without it TURNS and HTTPS services fail)' },
   { cmd: 'tcpdump', args: ['--version'], fix: 'apt-get install tcpdump (optional: connect --pcap)' },
   { cmd: 'docker', args: ['--version'], fix: 'apt-get install docker.io (optional: container TURN provider)' },
   { cmd: 'java', args: ['-version'], fix: 'apt-get install default-jre-headless (for Allure reports)' },
@@ -43,11 +45,20 @@ async function engineCheck(engine: (typeof ENGINES)[number]): Promise<Check> {
   return { name: engine, ok: true, detail: `${f.source}: ${f.executablePath}${v ? ` (${v})` : ''}` };
 }
 
+/** What a topology's `link` can ask of this kernel; optional (a link that cannot be produced is refused). */
+async function linkCheck(root: boolean): Promise<Check> {
+  if (!root) return { name: 'link', ok: false, detail: 'not known: finding out needs root' };
+  const support = await probeLinkSupport().catch((e: Error) => e);
+  if (support instanceof Error) return { name: 'link', ok: false, detail: support.message };
+  return { name: 'link', ok: true, detail: `links can have ${describeLinkSupport(support)}` };
+}
+
 export async function doctorCommand(json: boolean): Promise<number> {
   const root = process.getuid?.() === 0;
   const checks: Check[] = [
     { name: 'root', ok: root, detail: root ? 'uid 0' : 'not root: run as root (or sudo)' },
     ...(await Promise.all(TOOLS.map(toolCheck))),
+    await linkCheck(root),
     ...(await Promise.all(ENGINES.map(engineCheck))),
   ];
   const ready = checks.filter((c) => REQUIRED.includes(c.name)).every((c) => c.ok);

@@ -3,7 +3,7 @@ import { LabError } from '../topology/errors.ts';
 import { PRESET_NAMES } from '../topology/nat.ts';
 import { suiteCommand } from './suite.ts';
 import { connectCommand, planConnect, parseTurnProvider } from './connect.ts';
-import { loadTopology } from './topology-file.ts';
+import { checkMachineLinks, loadTopology } from './topology-file.ts';
 import { downCommand, execCommand, statusCommand, upCommand } from './labs.ts';
 import { doctorCommand } from './doctor.ts';
 
@@ -92,9 +92,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return doctorCommand(values.json);
     case 'up': {
-      const { topology } = loadTopology(values.topology, { turn: parseTurnProvider(values.turn) });
+      const arg = loadTopology(values.topology, { turn: parseTurnProvider(values.turn) });
       requireRoot();
-      return upCommand(topology, values.name ?? 'default', values.json);
+      await checkMachineLinks(arg);
+      return upCommand(arg.topology, values.name ?? 'default', values.json);
     }
     case 'status':
       return statusCommand(values.json);
@@ -119,6 +120,7 @@ export async function main(argv: string[]): Promise<number> {
       };
       const plan = planConnect(opts); // bad input before the root check: exit 2 names the option
       requireRoot();
+      if (opts.topology) await checkMachineLinks(opts.topology);
       return connectCommand(plan, opts);
     }
     case 'report': {

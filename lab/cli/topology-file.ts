@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { LabError, TopologyError } from '../topology/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
-import { defaultTopology, planTopology, type Topology, type TopologyInput, type TurnProviderName } from '../topology/topology.ts';
+import { checkLinks, defaultTopology, planTopology, type Topology, type TopologyInput, type TurnProviderName } from '../topology/topology.ts';
+import { probeLinkSupport } from '../network/link-support.ts';
 
 /** What `--topology` names: a comma-separated preset list, or a JSON/YAML file. */
 export interface TopologyArg {
@@ -51,4 +52,13 @@ export function loadTopology(arg: string | undefined, opts: { turn?: TurnProvide
   }
   const input: TopologyInput = defaultTopology(names as PresetName[]);
   return { topology: planTopology(withProvider(input, opts.turn)), file: null };
+}
+
+/** Refuses links this machine cannot produce (delay without netem), naming the file. Probes the kernel: needs root. */
+export async function checkMachineLinks(arg: TopologyArg): Promise<void> {
+  try {
+    checkLinks(arg.topology, await probeLinkSupport());
+  } catch (e) {
+    throw e instanceof TopologyError && arg.file ? new TopologyError([...e.problems], arg.file) : e;
+  }
 }
