@@ -1,5 +1,24 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx icelab …` works from a checkout without a build step.
-import { register } from 'tsx/esm/api';
-register();
-await import('../lab/cli/main.ts');
+// Runs the built JavaScript in dist/ (npm's prepare step builds it). When a file under lab/ is newer
+// than the build (an edit in a checkout), runs the TypeScript through tsx instead: a stale build
+// never shadows an edit. The check is one stat per source file, about a millisecond.
+import { readdirSync, statSync } from 'node:fs';
+
+const root = new URL('../', import.meta.url);
+const builtAt = (() => {
+  try {
+    return statSync(new URL('dist/.built', root)).mtimeMs;
+  } catch {
+    return -1;
+  }
+})();
+const fresh =
+  builtAt > 0 &&
+  readdirSync(new URL('lab/', root), { recursive: true, encoding: 'utf8' }).every((f) => !/\.(ts|c?js)$/.test(f) || statSync(new URL(`lab/${f}`, root)).mtimeMs <= builtAt);
+
+if (fresh) await import('../dist/lab/cli/main.js');
+else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../lab/cli/main.ts');
+}

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { chromium, firefox, webkit, type BrowserType } from 'playwright';
+import { createRequire } from 'node:module';
+import type { BrowserType } from 'playwright';
 import { LabError } from '../topology/errors.ts';
 
 export const ENGINES = ['chromium', 'firefox', 'webkit'] as const;
@@ -29,7 +30,9 @@ const INSTALL_HINT: Record<EngineName, Record<EngineSource, string>> = {
   webkit: { system: "no distribution WebKit has WebRTC; use Playwright's", playwright: 'npx playwright install --with-deps webkit' },
 };
 
-export const browserType = (engine: EngineName): BrowserType => ({ chromium, firefox, webkit })[engine];
+// Playwright takes ~0.4 s to load: only commands that drive or look up a Playwright browser pay it.
+const require = createRequire(import.meta.url);
+export const browserType = (engine: EngineName): BrowserType => (require('playwright') as Record<EngineName, BrowserType>)[engine];
 
 export interface EngineFound {
   engine: EngineName;

@@ -31,10 +31,6 @@ export interface ConnectOptions {
 
 const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
 
-export function parseTurnProvider(v: string | undefined): TurnProviderName | undefined {
-  if (v === undefined || v === 'process' || v === 'container') return v;
-  throw usage(`--turn: "${v}" is not a TURN provider`, "use --turn process (the machine's coturn, default) or --turn container (scripts/build-images first)");
-}
 const MEDIA: readonly MediaKind[] = ['data', 'audio', 'video'];
 /** `<preset>` or its twin `<preset>-2` (the suites' second host behind its own router of that preset). */
 const presetOf = (host: string): PresetName | null => (PRESET_NAMES as string[]).find((p) => host === p || host === twinHost(p)) as PresetName | null;

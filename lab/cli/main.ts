@@ -1,11 +1,9 @@
 import { parseArgs } from 'node:util';
 import { LabError } from '../topology/errors.ts';
 import { PRESET_NAMES } from '../topology/nat.ts';
-import { suiteCommand } from './suite.ts';
-import { connectCommand, planConnect, parseTurnProvider } from './connect.ts';
-import { checkMachineLinks, loadTopology } from './topology-file.ts';
-import { downCommand, execCommand, statusCommand, upCommand } from './labs.ts';
-import { doctorCommand } from './doctor.ts';
+// Each command loads only what it uses (Playwright, testcontainers and the lab cost tenths of a second).
+const labs = () => import('./labs.ts');
+const topologyFile = () => import('./topology-file.ts');
 
 const HELP = `icelab — WebRTC NAT/TURN lab
 
@@ -90,25 +88,27 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'doctor':
-      return doctorCommand(values.json);
+      return (await import('./doctor.ts')).doctorCommand(values.json);
     case 'up': {
+      const { checkMachineLinks, loadTopology, parseTurnProvider } = await topologyFile();
       const arg = loadTopology(values.topology, { turn: parseTurnProvider(values.turn) });
       requireRoot();
       await checkMachineLinks(arg);
-      return upCommand(arg.topology, values.name ?? 'default', values.json);
+      return (await labs()).upCommand(arg.topology, values.name ?? 'default', values.json);
     }
     case 'status':
-      return statusCommand(values.json);
+      return (await labs()).statusCommand(values.json);
     case 'down':
       requireRoot();
-      return downCommand({ name: values.name, all: values.all, force: values.force, json: values.json });
+      return (await labs()).downCommand({ name: values.name, all: values.all, force: values.force, json: values.json });
     case 'exec':
       requireRoot();
-      return execCommand(values.name, rest[0], dash >= 0 ? argv.slice(dash + 1) : []);
+      return (await labs()).execCommand(values.name, rest[0], dash >= 0 ? argv.slice(dash + 1) : []);
     case 'suite':
       requireRoot();
-      return suiteCommand({ suites: rest, engines: values.engines, matrix: values.matrix, shard: values.shard, turn: values.turn, grep: values.grep, parallel: values.parallel, headed: values.headed, report: !values['no-report'], json: values.json });
+      return (await import('./suite.ts')).suiteCommand({ suites: rest, engines: values.engines, matrix: values.matrix, shard: values.shard, turn: values.turn, grep: values.grep, parallel: values.parallel, headed: values.headed, report: !values['no-report'], json: values.json });
     case 'connect': {
+      const [{ checkMachineLinks, loadTopology, parseTurnProvider }, { connectCommand, planConnect }] = await Promise.all([topologyFile(), import('./connect.ts')]);
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
       if (timeoutMs !== undefined && !(timeoutMs > 0)) throw usage(`--timeout: "${values.timeout}" is not a number of milliseconds`, 'e.g. --timeout 8000');
       const turn = parseTurnProvider(values.turn);

@@ -1,17 +1,21 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { parseEngine } from '../browsers/engines.ts';
 import { LAB_ID } from '../network/names.ts';
 import { LabError } from '../topology/errors.ts';
-import { parseShard } from '../../suites/connectivity/matrix.ts';
+import { parseShard } from './shard.ts';
+import { parseTurnProvider } from './topology-file.ts';
 
 export const SUITES = ['api', 'connectivity', 'turn', 'resilience'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
-/** The package: suites and mocha are found from here, whatever the cwd. */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The package: suites are found from here, whatever the cwd. */
+export const ROOT = PACKAGE_ROOT;
+/** mocha's CLI wherever npm put it (hoisted into an app's node_modules, say). */
+const MOCHA = join(dirname(createRequire(import.meta.url).resolve('mocha/package.json')), 'bin/mocha.js');
 /** Reports and evidence go where the user runs icelab (an app's repo, say), not into the package. */
 export const REPORTS = resolve(process.cwd(), 'reports');
 
@@ -71,10 +75,8 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
     parseShard(o.shard);
     env.ICELAB_SHARD = o.shard;
   }
-  if (o.turn) {
-    if (o.turn !== 'process' && o.turn !== 'container') throw usage(`--turn: "${o.turn}" is not a TURN provider`, 'use --turn process (the machine\'s coturn, default) or --turn container (scripts/build-images first)');
-    env.ICELAB_TURN_PROVIDER = o.turn;
-  }
+  const turn = parseTurnProvider(o.turn);
+  if (turn) env.ICELAB_TURN_PROVIDER = turn;
   if (o.headed) {
     if (!baseEnv.DISPLAY && !baseEnv.WAYLAND_DISPLAY) throw usage('--headed: no display to show the browsers on (DISPLAY is not set)', 'run it under a display, e.g. xvfb-run -a npx icelab suite … --headed, or leave out --headed');
     env.ICELAB_HEADED = '1';
@@ -115,7 +117,7 @@ function checkLabId(id: string): void {
 
 /** One mocha process; with several, each output line is prefixed with the worker's number. */
 function runMocha(w: Worker, k: number, n: number, o: SuiteOptions): Promise<number> {
-  const args = [join(ROOT, 'node_modules/mocha/bin/mocha.js'), '--config', join(ROOT, 'suites/.mocharc.json'), ...(o.grep ? ['--grep', o.grep] : []), ...w.files.map((f) => relative(ROOT, f))];
+  const args = [MOCHA, '--config', join(ROOT, 'suites/.mocharc.json'), ...(o.grep ? ['--grep', o.grep] : []), ...w.files.map((f) => relative(ROOT, f))];
   const out = o.json ? process.stderr : process.stdout;
   const child = spawn(process.execPath, args, { cwd: ROOT, env: w.env, stdio: ['ignore', n > 1 || o.json ? 'pipe' : 'inherit', n > 1 ? 'pipe' : 'inherit'] });
   for (const [stream, to] of [[child.stdout, out], [child.stderr, process.stderr]] as const) {

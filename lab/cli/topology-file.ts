@@ -24,6 +24,13 @@ function readFile(path: string): unknown {
   }
 }
 
+const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
+
+export function parseTurnProvider(v: string | undefined): TurnProviderName | undefined {
+  if (v === undefined || v === 'process' || v === 'container') return v;
+  throw usage(`--turn: "${v}" is not a TURN provider`, "use --turn process (the machine's coturn, default) or --turn container (scripts/build-images first)");
+}
+
 /** `--turn` given on the command line replaces the provider of every TURN server of the topology. */
 function withProvider(input: unknown, turn: TurnProviderName | undefined): unknown {
   if (!turn || typeof input !== 'object' || input === null) return input;

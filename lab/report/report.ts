@@ -1,8 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { ENGINES } from '../browsers/engines.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { LabError } from '../topology/errors.ts';
 import { claimsTableHtml, readClaims } from './claims-table.ts';
 import { junitXml } from './junit.ts';
@@ -21,8 +23,8 @@ export interface BuiltReport {
   counts: Record<string, number>;
 }
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const ALLURE = join(ROOT, 'node_modules/allure-commandline/dist/bin/allure');
+// allure-commandline wherever npm put it (hoisted into an app's node_modules, say).
+const ALLURE = join(dirname(createRequire(import.meta.url).resolve('allure-commandline/package.json')), 'dist/bin/allure');
 const OVERVIEW_ID = 'icelab-overview';
 
 /** Engine versions seen in the results ("chromium 156.0.7…" in parameters and labels), else from the claims file. */
@@ -55,7 +57,7 @@ function coturnVersion(): string {
 
 /** What the report's Environment widget shows: engines, coturn, kernel, icelab, node. */
 export function environment(results: readonly AllureResult[], claimed: Partial<Record<string, string | null>> = {}): Record<string, string> {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return {
     ...engineVersions(results, claimed),
     coturn: coturnVersion(),

@@ -3,7 +3,8 @@ import * as allure from 'allure-js-commons';
 import { runCall } from '../../lab/scenario/call.ts';
 import { callStory, flowSummary, labelCall } from '../../lab/report/call-report.ts';
 import { attachDir, evidenceRoot, gate, safeName, suiteEngines, suiteEnv, unavailable } from '../support/fixture.ts';
-import { matrixCases, parseShard } from './matrix.ts';
+import { parseShard } from '../../lab/cli/shard.ts';
+import { matrixCases } from './matrix.ts';
 
 const selection = process.env.ICELAB_MATRIX === 'full' ? 'full' : 'pr';
 const cases = matrixCases({ engines: suiteEngines(), selection, shard: parseShard(process.env.ICELAB_SHARD) });

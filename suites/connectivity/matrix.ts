@@ -1,6 +1,5 @@
 import { ENGINES, type EngineName } from '../../lab/browsers/engines.ts';
 import type { CallSpec, MediaKind } from '../../lab/scenario/call.ts';
-import { LabError } from '../../lab/topology/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../../lab/topology/nat.ts';
 import { twinHost } from '../../lab/topology/topology.ts';
 import type { IceTransport } from '../../lab/turn/coturn.ts';
@@ -54,16 +53,6 @@ function fullNatCases(): [PresetName, PresetName, IceConfigName][] {
 
 export function caseId(c: Pick<MatrixCase, 'a' | 'b' | 'iceName'>): string {
   return `connectivity/${c.a.engine}@${c.a.preset}--${c.b.engine}@${c.b.preset}/${c.iceName}`;
-}
-
-/** Parses `i/n` (1-based). */
-export function parseShard(v: string | undefined): { index: number; total: number } | null {
-  if (!v) return null;
-  const m = /^(\d+)\/(\d+)$/.exec(v);
-  const index = Number(m?.[1]);
-  const total = Number(m?.[2]);
-  if (!m || total < 1 || index < 1 || index > total) throw new LabError('ERR_BAD_SHARD', `--shard: "${v}" is not i/n with 1 ≤ i ≤ n`, { hint: 'e.g. --shard 2/4 runs the second of four parts' });
-  return { index, total };
 }
 
 /**
