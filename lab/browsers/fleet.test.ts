@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { startLab, type StartedLab } from '../lab.ts';
 import { run } from '../network/run.ts';
+import { LabError } from '../topology/errors.ts';
 import { findEngine, type EngineFound, type EngineName } from './engines.ts';
-import { BrowserFleet, launchFiles, launchOptions } from './fleet.ts';
+import { BrowserFleet, caImportError, launchFiles, launchOptions } from './fleet.ts';
 
 const requireEngine = (e: EngineName): EngineFound => {
   const f = findEngine(e);
@@ -23,6 +25,44 @@ describe('browser launch options', function () {
     expect(one.env).to.include({ HOME: '/lab/home', ICELAB_NETNS: 'ns-one' });
     expect(process.env, 'building launch options must not change this process\'s environment').to.deep.equal(before);
   });
+
+  it('explain a certutil failure with the engine, the NSS database, its output and the package to install', () => {
+    const missing = caImportError('firefox', { step: 'import the lab CA /lab/ca.pem', db: '/tmp/profile', code: 127, stderr: 'Error: spawnSync certutil ENOENT' });
+    expect(missing).to.be.instanceOf(LabError).and.include({ code: 'ERR_CA_IMPORT' });
+    expect(missing.message).to.equal('firefox: certutil could not import the lab CA /lab/ca.pem in /tmp/profile (exit 127): Error: spawnSync certutil ENOENT\nTo fix: install certutil: apt-get install libnss3-tools');
+    const bad = caImportError('chromium', { step: 'import the lab CA /lab/ca.pem', db: '/lab/nssdb', code: 255, stderr: 'certutil: unable to decode certificate\n' });
+    expect(bad.hint).to.match(/PEM certificate and \/lab\/nssdb is writable .*apt-get install libnss3-tools/);
+  });
+});
+
+/** A lab CA certutil cannot read: the import fails as it would with a broken or missing CA file. */
+describe('browser launch: the lab CA import @integration', function () {
+  this.timeout(60_000);
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'icelab-fleet-test-'));
+    writeFileSync(join(dir, 'ca.pem'), 'not a certificate\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // The CA import comes before the browser enters its namespace, so no lab is needed.
+  const fleet = () => new BrowserFleet({ id: 'catest', dir, ns: () => 'icelab-no-such-ns', caFile: join(dir, 'ca.pem') });
+
+  for (const engine of ['chromium', 'firefox'] as const) {
+    it(`${engine}: a failed import stops the launch with ERR_CA_IMPORT naming the NSS database and certutil's message`, async () => {
+      requireEngine(engine);
+      const f = fleet();
+      const err = await f.browser(engine, 'h').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await f.close();
+      expect(err).to.be.instanceOf(LabError);
+      expect((err as LabError).code, (err as Error).message).to.equal('ERR_CA_IMPORT');
+      const db = engine === 'chromium' ? join(dir, 'browsers', 'chromium-home', '.pki', 'nssdb') : 'playwright_firefox';
+      expect((err as Error).message).to.include(`${engine}: certutil could not import the lab CA ${join(dir, 'ca.pem')} in `).and.include(db).and.match(/\(exit \d+\): certutil: .+/);
+      expect((err as LabError).hint).to.include('apt-get install libnss3-tools');
+    });
+  }
 });
 
 /**

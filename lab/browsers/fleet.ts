@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, LaunchOptions, Page } from 'playwright';
 import { LabError } from '../topology/errors.ts';
@@ -60,15 +60,35 @@ const FIREFOX_PREFS = {
   'media.navigator.permission.disabled': true,
 };
 
-/** One launch's files, apart from every other launch's: wrapper executable and TMPDIR. */
+/** One launch's files, apart from every other launch's: wrapper executable, TMPDIR, CA import report. */
 export interface LaunchFiles {
   wrapper: string;
   tmp: string;
+  /** Where ns-bridge.cjs writes a failed certutil run (JSON CertutilFailure). */
+  caReport: string;
 }
 export const launchFiles = (dir: string, engine: EngineName, host: string): LaunchFiles => ({
   wrapper: join(dir, `${engine}-${host}`),
   tmp: join(dir, 'tmp', `${engine}-${host}`),
+  caReport: join(dir, `${engine}-${host}.ca-error.json`),
 });
+
+/** A certutil run that failed: what it was doing, on which NSS database, and what it said. */
+export interface CertutilFailure {
+  step: string;
+  db: string;
+  code: number;
+  stderr: string;
+}
+
+/** Without the lab CA a turns: allocation fails later as an ICE failure: say so at launch instead. */
+export function caImportError(engine: EngineName, f: CertutilFailure): LabError {
+  const missing = f.code === 127 || /ENOENT/.test(f.stderr);
+  return new LabError('ERR_CA_IMPORT', `${engine}: certutil could not ${f.step} in ${f.db} (exit ${f.code}): ${f.stderr.trim() || 'no output'}`, {
+    hint: missing ? 'install certutil: apt-get install libnss3-tools' : `check that the lab CA file is a PEM certificate and ${f.db} is writable (certutil comes with libnss3-tools: apt-get install libnss3-tools)`,
+    context: { engine, db: f.db },
+  });
+}
 
 /**
  * Pipe transports (Chromium, Playwright's own builds) pass through `ip netns exec` untouched; a
@@ -91,6 +111,7 @@ export function launchOptions(o: { found: EngineFound; ns: string; files: Launch
     TMPDIR: o.files.tmp,
     ICELAB_NETNS: o.ns,
     ICELAB_EXECUTABLE: o.found.executablePath,
+    ICELAB_CA_REPORT: o.files.caReport,
     ...(o.caFile ? { ICELAB_CA_FILE: o.caFile } : {}),
     ...(o.home ? { HOME: o.home } : {}),
   };
@@ -166,6 +187,7 @@ export class BrowserFleet implements AsyncDisposable {
     const dir = join(this.#lab.dir, 'browsers');
     const files = launchFiles(dir, engine, host);
     mkdirSync(files.tmp, { recursive: true });
+    rmSync(files.caReport, { force: true });
     const ns = this.#lab.ns(host);
     writeFileSync(files.wrapper, wrapperScript(found, ns));
     chmodSync(files.wrapper, 0o755);
@@ -177,6 +199,8 @@ export class BrowserFleet implements AsyncDisposable {
       const browser = await browserType(engine).launch(options);
       return { engine, host, browser, found, version: browser.version(), launchMs: Math.round(performance.now() - t0) };
     } catch (e) {
+      // The bridge imports the lab CA into Firefox's profile before Firefox starts; it reports a failure here.
+      if (existsSync(files.caReport)) throw caImportError(engine, JSON.parse(readFileSync(files.caReport, 'utf8')) as CertutilFailure);
       throw new LabError('ERR_BROWSER_LAUNCH', `${engine} (${found.executablePath}) did not start in lab host "${host}": ${(e as Error).message.split('\n')[0]}`, {
         cause: e,
         hint: `run \`icelab doctor\`; try it outside the lab: ${found.executablePath} --headless --version`,
@@ -189,12 +213,14 @@ export class BrowserFleet implements AsyncDisposable {
   async #chromiumHome(dir: string): Promise<string> {
     const home = join(dir, 'chromium-home');
     const db = join(home, '.pki', 'nssdb');
-    if (!existsSync(join(db, 'cert9.db'))) {
-      mkdirSync(db, { recursive: true });
-      // certutil prompts on a terminal when something is off: never let it wait.
-      await run(['certutil', '-N', '-d', `sql:${db}`, '--empty-password'], { timeoutMs: 10_000 });
-      if (this.#lab.caFile) await run(['certutil', '-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile], { timeoutMs: 10_000 });
-    }
+    mkdirSync(db, { recursive: true });
+    // certutil prompts on a terminal when something is off: never let it wait.
+    const certutil = async (step: string, args: string[]) => {
+      const r = await run(['certutil', ...args], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw caImportError('chromium', { step, db, code: r.code, stderr: r.stderr });
+    };
+    if (!existsSync(join(db, 'cert9.db'))) await certutil('create the NSS database', ['-N', '-d', `sql:${db}`, '--empty-password']);
+    if (this.#lab.caFile) await certutil(`import the lab CA ${this.#lab.caFile}`, ['-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile]);
     return home;
   }
 
