@@ -1,5 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
-import { connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, type CallSpec, type ReproduceOptions } from './call.ts';
+import { findEngine, type EngineName } from '../browsers/engines.ts';
+import { BrowserFleet } from '../browsers/fleet.ts';
+import { startLab, type StartedLab } from '../lab.ts';
+import { LabError } from '../topology/errors.ts';
+import { Call, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, type CallSpec, type ReproduceOptions } from './call.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
 const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process' };
@@ -38,5 +45,41 @@ describe('connectCommand: the command that reproduces a call', function () {
   it('quotes a topology path the shell would split', () => {
     const seen = connectCommand(SPEC, { ...DEFAULT_LAB, topologyFile: "/home/me/my lab's.yaml" });
     expect(seen).to.equal(`${BASE} --topology '/home/me/my lab'\\''s.yaml'`);
+  });
+});
+
+describe('Call in a lab @integration', function () {
+  this.timeout(120_000);
+  let lab: StartedLab | undefined;
+  let fleet: BrowserFleet | undefined;
+  let dir = '';
+  const spec = (a: EngineName, b: EngineName, more: Partial<CallSpec> = {}): CallSpec => ({ a: { engine: a, host: 'one' }, b: { engine: b, host: 'two' }, ice: [], ...more });
+  before(async function () {
+    this.timeout(60_000);
+    for (const e of ['chromium', 'firefox'] as const) {
+      const f = findEngine(e);
+      if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
+    }
+    dir = mkdtempSync(join(tmpdir(), 'icelab-call-test-'));
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }] });
+    fleet = new BrowserFleet(lab);
+  });
+  after(async () => {
+    await fleet?.close();
+    await lab?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('result() and iceRestart() before any negotiate() throw ERR_CALL_NOT_NEGOTIATED saying negotiate() comes first', async () => {
+    await using call = await Call.open(lab!, fleet!, spec('chromium', 'firefox'), join(dir, 'early'));
+    for (const early of [() => call.result(), () => call.iceRestart()]) {
+      const err = await early().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, 'expected an error, got a result').to.be.instanceOf(LabError);
+      expect((err as LabError).code).to.equal('ERR_CALL_NOT_NEGOTIATED');
+      expect((err as Error).message).to.match(/^Call\.(result|iceRestart)\(\) before any negotiate\(\)/).and.include('await call.negotiate()');
+    }
   });
 });

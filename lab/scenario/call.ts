@@ -7,6 +7,7 @@ import { type BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
+import { LabError } from '../topology/errors.ts';
 import type { PlannedHost, TurnProviderName } from '../topology/topology.ts';
 import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
@@ -187,6 +188,8 @@ export class Call implements AsyncDisposable {
   #t0 = 0;
   #wall = 0;
   #connectedMs: number | null = null;
+  /** negotiate() was called (a failed negotiation still gets a result). */
+  #negotiated = false;
   #closed = false;
 
   private constructor(lab: StartedLab, spec: CallSpec, dir: string, peers: { a: Peer; b: Peer }) {
@@ -243,6 +246,7 @@ export class Call implements AsyncDisposable {
     const trickle = this.spec.trickle ?? true;
     const t0 = performance.timeOrigin + performance.now();
     const wall0 = performance.now();
+    this.#negotiated = true;
     const offer = await a.call<{ type: string; sdp: string }>('offer', { iceRestart, trickle });
     this.#sdp.push({ t: Date.now(), from: 'a', ...offer });
     const answer = await b.call<{ type: string; sdp: string }>('answer', offer, { trickle });
@@ -258,6 +262,19 @@ export class Call implements AsyncDisposable {
       if (ok) this.#connectedMs = Math.max(ca.t, cb.t) - Math.min(offerAt, t0);
     }
     return ok;
+  }
+
+  /** An ICE restart: A offers new ICE credentials (negotiate({ iceRestart: true })); after the first negotiate() only. */
+  async iceRestart(): Promise<boolean> {
+    this.#requireNegotiated('iceRestart()');
+    return this.negotiate({ iceRestart: true });
+  }
+
+  #requireNegotiated(what: string): void {
+    if (this.#negotiated) return;
+    throw new LabError('ERR_CALL_NOT_NEGOTIATED', `Call.${what} before any negotiate(): the peers have not exchanged an offer and answer yet`, {
+      hint: 'await call.negotiate() after Call.open() first (runCall does open, negotiate and result in order)',
+    });
   }
 
   /**
@@ -302,9 +319,6 @@ export class Call implements AsyncDisposable {
   }
 
   // Operations during a call.
-  iceRestart(): Promise<boolean> {
-    return this.negotiate({ iceRestart: true });
-  }
   /** Renegotiation: A adds a track and offers again. */
   async addTrack(kind: 'audio' | 'video'): Promise<boolean> {
     await this.#peers.a.call('addTrack', kind);
@@ -330,9 +344,13 @@ export class Call implements AsyncDisposable {
     return r === null ? null : Math.round(r * 10) / 10;
   }
 
-  /** Settles, measures flow, writes every piece of evidence and compares with the oracle. */
-  /** `topology`: the file the lab's topology came from, for the reproducing command (absent: hosts named after presets). */
+  /**
+   * Settles, measures flow, writes every piece of evidence and compares with the oracle; after
+   * negotiate() only. `topology`: the file the lab's topology came from, for the reproducing
+   * command (absent: hosts named after presets).
+   */
   async result(opts: { topology?: string } = {}): Promise<CallResult> {
+    this.#requireNegotiated('result()');
     const { a, b } = this.#peers;
     const states = await this.states();
     const connected = [states.a, states.b].every((s) => s === 'connected' || s === 'completed');
