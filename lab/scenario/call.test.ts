@@ -6,7 +6,7 @@ import { findEngine, type EngineName } from '../browsers/engines.ts';
 import { BrowserFleet } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
-import { Call, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, type CallSpec, type ReproduceOptions } from './call.ts';
+import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, runCall, type CallSpec, type ReproduceOptions } from './call.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
 const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process' };
@@ -48,6 +48,24 @@ describe('connectCommand: the command that reproduces a call', function () {
   });
 });
 
+describe('callTimings: one clock, from the first offer', function () {
+  it('measures connected and settled from the offer, each peer on its own page clock', () => {
+    const t = callTimings({ offerAt: 1000, connectedAt: { a: 1300.4, b: 1250 }, settledAt: { a: 1480, b: 1510.6 }, wallMs: 340.2 }, 2.5);
+    expect(t).to.deep.equal({ connectedMs: 300, settledMs: 511, wallMs: 340, overheadMs: 40, dataRttMs: 2.5 });
+  });
+
+  it('settled is never before connected when each settle read follows its page\'s connected moment', () => {
+    // A quick settle (two reads 150 ms apart) after a slow connect: settle's own duration (150 ms) was printed before.
+    const t = callTimings({ offerAt: 0, connectedAt: { a: 320, b: 332 }, settledAt: { a: 480, b: 470 }, wallMs: 339 }, null);
+    expect(t.settledMs!, `settled ${t.settledMs} ms, connected ${t.connectedMs} ms`).to.be.at.least(t.connectedMs!);
+  });
+
+  it('leaves out what did not happen', () => {
+    const t = callTimings({ offerAt: 0, connectedAt: null, settledAt: null, wallMs: 5012 }, null);
+    expect(t).to.deep.equal({ connectedMs: null, settledMs: null, wallMs: 5012, overheadMs: null, dataRttMs: null });
+  });
+});
+
 describe('Call in a lab @integration', function () {
   this.timeout(120_000);
   let lab: StartedLab | undefined;
@@ -82,4 +100,16 @@ describe('Call in a lab @integration', function () {
       expect((err as Error).message).to.match(/^Call\.(result|iceRestart)\(\) before any negotiate\(\)/).and.include('await call.negotiate()');
     }
   });
+
+  for (const [a, b] of [['chromium', 'chromium'], ['firefox', 'chromium']] as const) {
+    it(`${a} ↔ ${b}: settled is never earlier than connected, both counted from the offer`, async () => {
+      // Host to host settles in two reads: settle's own duration used to be printed as settledMs.
+      for (let i = 0; i < 2; i++) {
+        const r = await runCall(lab!, fleet!, spec(a, b), join(dir, `timings-${a}-${b}-${i}`));
+        expect(r.outcome).to.equal('connected');
+        const { connectedMs, settledMs } = r.timings;
+        expect(settledMs!, `settled ${settledMs} ms, connected ${connectedMs} ms`).to.be.at.least(connectedMs!);
+      }
+    });
+  }
 });

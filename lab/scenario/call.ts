@@ -49,6 +49,8 @@ export interface SelectedPair {
   currentRoundTripTime: number | null;
 }
 interface PairPoll {
+  /** When the peer read its stats (its page's clock, epoch ms). */
+  t: number;
   selected: (SelectedPair & { id: string; state: string }) | null;
   /** Pending pairs that outrank the selected one: a switch is still possible while one may succeed. */
   contenders: { id: string; requestsSent: number | null; responsesReceived: number }[];
@@ -93,10 +95,40 @@ export interface CallResult {
   settled: boolean;
   selectedPair: SelectedPair | null;
   peers: { a: PeerReport; b: PeerReport };
-  timings: { connectedMs: number | null; settledMs: number | null; wallMs: number; overheadMs: number | null; dataRttMs: number | null };
+  timings: CallTimings;
   reason?: string;
   evidence: string;
   command: string;
+}
+
+/** Milliseconds from the first offer (connected, settled) and of the harness (wall, overhead). */
+export interface CallTimings {
+  connectedMs: number | null;
+  settledMs: number | null;
+  wallMs: number;
+  overheadMs: number | null;
+  dataRttMs: number | null;
+}
+/** Moments of a call, epoch ms; each peer's on its own page's clock. */
+export interface CallMarks {
+  /** The first offer. */
+  offerAt: number;
+  /** Each peer reaching connected in the first negotiation; null when it did not connect. */
+  connectedAt: { a: number; b: number } | null;
+  /** Each peer's last selected-pair read in settle(); null when there was none. */
+  settledAt: { a: number; b: number } | null;
+  /** The first negotiation as the harness timed it. */
+  wallMs: number;
+}
+
+/**
+ * Timings on one clock, from the first offer. A peer's settle read comes after its own connected
+ * moment on the same page clock, so settledMs ≥ connectedMs.
+ */
+export function callTimings(m: CallMarks, dataRttMs: number | null): CallTimings {
+  const since = (t: { a: number; b: number } | null) => (t ? Math.round(Math.max(t.a, t.b) - m.offerAt) : null);
+  const connectedMs = since(m.connectedAt);
+  return { connectedMs, settledMs: since(m.settledAt), wallMs: Math.round(m.wallMs), overheadMs: connectedMs === null ? null : Math.round(m.wallMs) - connectedMs, dataRttMs };
 }
 
 const AGENT = readFileSync(new URL('./peer-agent.js', import.meta.url), 'utf8');
@@ -185,9 +217,8 @@ export class Call implements AsyncDisposable {
   readonly #sdp: { t: number; from: 'a' | 'b'; type: string; sdp: string }[] = [];
   readonly #signalErrors: string[] = [];
   #pcap: ChildProcess | null = null;
-  #t0 = 0;
-  #wall = 0;
-  #connectedMs: number | null = null;
+  /** The first negotiation's marks; null until negotiate() was called. */
+  #first: Omit<CallMarks, 'settledAt'> | null = null;
   /** negotiate() was called (a failed negotiation still gets a result). */
   #negotiated = false;
   #closed = false;
@@ -254,12 +285,10 @@ export class Call implements AsyncDisposable {
     await a.call('accept', answer);
     const timeout = this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
-    this.#wall = performance.now() - wall0;
     const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
-    if (this.#t0 === 0) {
-      this.#t0 = t0;
-      const offerAt = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
-      if (ok) this.#connectedMs = Math.max(ca.t, cb.t) - Math.min(offerAt, t0);
+    if (!this.#first) {
+      const offered = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
+      this.#first = { offerAt: Math.min(offered, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
     }
     return ok;
   }
@@ -381,13 +410,7 @@ export class Call implements AsyncDisposable {
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
       peers: { a: report(a, evA, pairs.a, flowA), b: report(b, evB, pairs.b, flowB) },
-      timings: {
-        connectedMs: this.#connectedMs === null ? null : Math.round(this.#connectedMs),
-        settledMs: settle ? Math.round(settle.ms) : null,
-        wallMs: Math.round(this.#wall),
-        overheadMs: this.#connectedMs === null ? null : Math.round(this.#wall - this.#connectedMs),
-        dataRttMs,
-      },
+      timings: this.#first ? callTimings({ ...this.#first, settledAt: settle ? { a: settle.a.t, b: settle.b.t } : null }, dataRttMs) : { connectedMs: null, settledMs: null, wallMs: 0, overheadMs: null, dataRttMs },
       ...(connected ? {} : { reason: `not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})` }),
       evidence: this.dir,
       command,
@@ -411,7 +434,7 @@ export class Call implements AsyncDisposable {
       writeFileSync(join(d, `getstats-${p}.json`), JSON.stringify(stats[p], null, 2));
       writeFileSync(join(d, `console-${p}.log`), ev[p].console.map((c) => `${new Date(c.t).toISOString()} ${c.level} ${c.text}`).join('\n'));
     }
-    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#t0 || ev.a.created, ev, this.#signalErrors));
+    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#first?.offerAt ?? ev.a.created, ev, this.#signalErrors));
     writeFileSync(join(d, 'turnserver.log'), this.#lab.turn.log(this.#turnLogFrom));
   }
 

@@ -131,6 +131,7 @@
         return c ? { type: c.candidateType, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address ?? c.ip ?? null, port: c.port ?? null, url: c.url ?? null } : null;
       };
       return {
+        t: now(),
         selected: sel ? { id: sel.id, state: sel.state, local: cand(sel.localCandidateId), remote: cand(sel.remoteCandidateId), currentRoundTripTime: sel.currentRoundTripTime ?? null } : null,
         // Only checks that could still win matter: pairs to unreachable addresses stay in progress
         // for tens of seconds. Pair priority orders by the lower candidate priority, then the higher
