@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import type { BrowserContext, Page } from 'playwright';
 import { findEngine, type EngineName } from '../browsers/engines.ts';
-import { BrowserFleet } from '../browsers/fleet.ts';
+import { BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
 import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, runCall, type CallSpec, type ReproduceOptions } from './call.ts';
@@ -66,6 +67,26 @@ describe('callTimings: one clock, from the first offer', function () {
   });
 });
 
+/** The shared fleet's pages with a script run in one host's pages first: a browser made to misbehave. */
+class TamperedFleet extends BrowserFleet {
+  readonly #inner: BrowserFleet;
+  readonly #host: string;
+  readonly #script: string;
+  constructor(lab: StartedLab, inner: BrowserFleet, host: string, script: string) {
+    super(lab);
+    this.#inner = inner;
+    this.#host = host;
+    this.#script = script;
+  }
+  override async page(engine: EngineName, host: string, html: string): Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }> {
+    const opened = await this.#inner.page(engine, host, html);
+    if (host === this.#host) await opened.page.evaluate(this.#script);
+    return opened;
+  }
+}
+/** Gathering never reports complete. */
+const GATHERING_NEVER_COMPLETES = `Object.defineProperty(RTCPeerConnection.prototype, 'iceGatheringState', { configurable: true, get() { return 'gathering'; } })`;
+
 describe('Call in a lab @integration', function () {
   this.timeout(120_000);
   let lab: StartedLab | undefined;
@@ -112,4 +133,18 @@ describe('Call in a lab @integration', function () {
       }
     });
   }
+
+  it('without trickle, a gathering that never completes fails after gatherTimeoutMs with ERR_ICE_GATHERING_TIMEOUT naming the peer and the last state', async () => {
+    const tampered = new TamperedFleet(lab!, fleet!, 'one', GATHERING_NEVER_COMPLETES);
+    await using call = await Call.open(lab!, tampered, spec('firefox', 'chromium', { trickle: false }), join(dir, 'gathering'));
+    const t0 = performance.now();
+    const err = await call.negotiate({ gatherTimeoutMs: 1500 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(performance.now() - t0, 'it waits about gatherTimeoutMs').to.be.within(1400, 6000);
+    expect(err).to.be.instanceOf(LabError);
+    expect((err as LabError).code).to.equal('ERR_ICE_GATHERING_TIMEOUT');
+    expect((err as Error).message).to.match(/^A \(firefox@one\): ICE gathering did not complete within 1[5-9]\d\d ms without trickle; last iceGatheringState "gathering", \d+ candidates gathered/);
+  });
 });

@@ -71,6 +71,8 @@ interface AgentEvidence {
   connectionState?: string;
   iceConnectionState?: string;
 }
+/** What the agent's offer() and answer() return: the description, or the gathering that did not complete. */
+type Described = { description: { type: string; sdp: string } } | { description: null; gatheringTimedOut: { waitedMs: number; state: string; candidates: number } };
 type Flow = Partial<Record<'audio' | 'video', { flowing: boolean; packetsReceived: number; framesDecoded: number | null }>>;
 
 export interface PeerReport {
@@ -130,6 +132,9 @@ export function callTimings(m: CallMarks, dataRttMs: number | null): CallTimings
   const connectedMs = since(m.connectedAt);
   return { connectedMs, settledMs: since(m.settledAt), wallMs: Math.round(m.wallMs), overheadMs: connectedMs === null ? null : Math.round(m.wallMs) - connectedMs, dataRttMs };
 }
+
+/** Bounds the wait for complete descriptions without trickle: Chromium with UDP blocked completes after 40 s (RFC 5389's 39.5 s STUN transaction timeout). */
+export const GATHER_TIMEOUT_MS = 45_000;
 
 const AGENT = readFileSync(new URL('./peer-agent.js', import.meta.url), 'utf8');
 const PAGE = `<!doctype html><meta charset="utf-8"><title>icelab peer</title><script>${AGENT}</script>`;
@@ -271,16 +276,20 @@ export class Call implements AsyncDisposable {
     await Promise.all([a.call('init', { config, media, role: 'offerer' }), b.call('init', { config, media, role: 'answerer' })]);
   }
 
-  /** Offer/answer (or an ICE restart / renegotiation) and wait until both peers are connected or the timeout passes. */
-  async negotiate({ iceRestart = false } = {}): Promise<boolean> {
+  /**
+   * Offer/answer (the first, an ICE restart, or a renegotiation) and wait until both peers are
+   * connected or the connect timeout passes. Without trickle each side first waits for complete
+   * gathering, at most `gatherTimeoutMs`. Resolves true when both are connected.
+   */
+  async negotiate({ iceRestart = false, gatherTimeoutMs = GATHER_TIMEOUT_MS } = {}): Promise<boolean> {
     const { a, b } = this.#peers;
     const trickle = this.spec.trickle ?? true;
     const t0 = performance.timeOrigin + performance.now();
     const wall0 = performance.now();
     this.#negotiated = true;
-    const offer = await a.call<{ type: string; sdp: string }>('offer', { iceRestart, trickle });
+    const offer = this.#described(a, await a.call<Described>('offer', { iceRestart, trickle, gatherTimeoutMs }));
     this.#sdp.push({ t: Date.now(), from: 'a', ...offer });
-    const answer = await b.call<{ type: string; sdp: string }>('answer', offer, { trickle });
+    const answer = this.#described(b, await b.call<Described>('answer', offer, { trickle, gatherTimeoutMs }));
     this.#sdp.push({ t: Date.now(), from: 'b', ...answer });
     await a.call('accept', answer);
     const timeout = this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -291,6 +300,16 @@ export class Call implements AsyncDisposable {
       this.#first = { offerAt: Math.min(offered, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
     }
     return ok;
+  }
+
+  /** The description a peer made, or the gathering timeout it ran into. */
+  #described(peer: Peer, d: Described): { type: string; sdp: string } {
+    if (d.description) return d.description;
+    const g = d.gatheringTimedOut;
+    throw new LabError('ERR_ICE_GATHERING_TIMEOUT', `${peer.name.toUpperCase()} (${peer.spec.engine}@${peer.spec.host}): ICE gathering did not complete within ${g.waitedMs} ms without trickle; last iceGatheringState "${g.state}", ${g.candidates} candidates gathered`, {
+      hint: 'a complete description waits for every ICE server to answer or time out: check that the ICE servers are reachable from the host, pass a larger gatherTimeoutMs to negotiate(), or trickle candidates (drop --no-trickle)',
+      context: { peer: peer.name, host: peer.spec.host, engine: peer.spec.engine },
+    });
   }
 
   /** An ICE restart: A offers new ICE credentials (negotiate({ iceRestart: true })); after the first negotiate() only. */
