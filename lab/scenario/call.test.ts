@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -84,6 +84,13 @@ class TamperedFleet extends BrowserFleet {
     return opened;
   }
 }
+/** addIceCandidate() rejects every host candidate, as an engine that cannot parse one would. */
+const REFUSE_HOST_CANDIDATES = `(() => {
+  const add = RTCPeerConnection.prototype.addIceCandidate;
+  RTCPeerConnection.prototype.addIceCandidate = function (c) {
+    return c && / typ host/.test(c.candidate || '') ? Promise.reject(new DOMException('refused by the test', 'OperationError')) : add.call(this, c);
+  };
+})()`;
 /** Gathering never reports complete. */
 const GATHERING_NEVER_COMPLETES = `Object.defineProperty(RTCPeerConnection.prototype, 'iceGatheringState', { configurable: true, get() { return 'gathering'; } })`;
 
@@ -133,6 +140,20 @@ describe('Call in a lab @integration', function () {
       }
     });
   }
+
+  it('a remote candidate a peer could not add is in the result, makes matches false and is named in the reason', async () => {
+    const tampered = new TamperedFleet(lab!, fleet!, 'two', REFUSE_HOST_CANDIDATES);
+    const r = await runCall(lab!, tampered, spec('chromium', 'firefox'), join(dir, 'refused'));
+    // B still learns A from A's checks (peer-reflexive): the class alone would pass.
+    expect(r.outcome).to.equal('connected');
+    expect(r.signalingErrors.length, JSON.stringify(r.signalingErrors)).to.be.above(0);
+    for (const e of r.signalingErrors) expect(e).to.include({ peer: 'b' }).and.to.have.property('candidate').that.matches(/ typ host/);
+    expect(r.signalingErrors[0]!.error).to.match(/OperationError: refused by the test/);
+    expect(r.matches, `matches with ${r.signalingErrors.length} candidates not added`).to.equal(false);
+    expect(r.reason).to.match(/^\d+ remote candidates? not added, .*B could not add A's candidate "candidate:.* typ host.*" \(OperationError: refused by the test\)/);
+    const written = JSON.parse(readFileSync(join(dir, 'refused', 'result.json'), 'utf8')) as { signalingErrors: unknown[] };
+    expect(written.signalingErrors).to.deep.equal(r.signalingErrors);
+  });
 
   it('without trickle, a gathering that never completes fails after gatherTimeoutMs with ERR_ICE_GATHERING_TIMEOUT naming the peer and the last state', async () => {
     const tampered = new TamperedFleet(lab!, fleet!, 'one', GATHERING_NEVER_COMPLETES);

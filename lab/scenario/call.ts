@@ -63,6 +63,8 @@ export interface TimelineEntry {
 }
 interface AgentEvidence {
   timeline: TimelineEntry[];
+  /** Remote candidates this peer's addIceCandidate() rejected. */
+  addCandidateErrors: { t: number; candidate: string | null; error: string }[];
   candidates: { t: number; candidate: string; type: string; protocol: string; address: string; port: number }[];
   candidateErrors: { t: number; errorCode: number; errorText: string; url: string; address: string | null; port: number | null }[];
   console: { t: number; level: string; text: string }[];
@@ -86,18 +88,31 @@ export interface PeerReport {
   candidateErrors: AgentEvidence['candidateErrors'];
   media: Flow;
 }
+/** A remote candidate that did not reach a peer's ICE agent: the call was not the one the oracle judged. */
+export interface SignalingError {
+  /** The peer that could not add it. */
+  peer: 'a' | 'b';
+  /** The candidate line; null for end-of-candidates. */
+  candidate: string | null;
+  error: string;
+}
+
 export interface CallResult {
   /** connected = both peers reached connected; failed = not within the timeout; unavailable = an engine cannot run here. */
   outcome: 'connected' | 'failed' | 'unavailable';
   expected: Prediction;
   /** The class of the settled pair, 'fail' when not connected. */
   observed: OutcomeClass;
+  /** The observed class is the predicted one (or one it also accepts), and no signaling error happened. */
   matches: boolean;
+  /** Candidates that could not be added; any makes `matches` false and is named in `reason`. */
+  signalingErrors: SignalingError[];
   /** Selected pairs had stopped changing (and ICE checks had ended) when read. */
   settled: boolean;
   selectedPair: SelectedPair | null;
   peers: { a: PeerReport; b: PeerReport };
   timings: CallTimings;
+  /** Why the call did not connect, or why it is not trusted (signaling errors). */
   reason?: string;
   evidence: string;
   command: string;
@@ -220,7 +235,8 @@ export class Call implements AsyncDisposable {
   readonly #peers: { a: Peer; b: Peer };
   readonly #turnLogFrom: number;
   readonly #sdp: { t: number; from: 'a' | 'b'; type: string; sdp: string }[] = [];
-  readonly #signalErrors: string[] = [];
+  /** Candidates the harness could not hand to a page at all (the agent records its own rejections). */
+  readonly #relayErrors: SignalingError[] = [];
   #pcap: ChildProcess | null = null;
   /** The first negotiation's marks; null until negotiate() was called. */
   #first: Omit<CallMarks, 'settledAt'> | null = null;
@@ -260,7 +276,9 @@ export class Call implements AsyncDisposable {
       [b, a],
     ] as const) {
       await from.page.exposeBinding('icelabEmit', (_src, msg: { type: string; candidate?: unknown }) => {
-        if (msg.type === 'candidate' && trickle) to.call('addCandidate', msg.candidate).catch((e: Error) => this.#signalErrors.push(`${from.name}→${to.name}: ${e.message}`));
+        if (msg.type !== 'candidate' || !trickle) return;
+        const candidate = (msg.candidate as { candidate?: string } | null)?.candidate ?? null;
+        to.call('addCandidate', msg.candidate).catch((e: Error) => this.#relayErrors.push({ peer: to.name, candidate, error: e.message.split('\n')[0]! }));
       });
     }
     const config = {
@@ -421,16 +439,20 @@ export class Call implements AsyncDisposable {
       media,
     });
     const command = connectCommand(this.spec, { topologyFile: opts.topology ?? null, turnProvider: this.#lab.topology.turn[0]!.provider });
+    const rejected = (peer: 'a' | 'b', ev: AgentEvidence): SignalingError[] => ev.addCandidateErrors.map((e) => ({ peer, candidate: e.candidate, error: e.error }));
+    const signalingErrors = [...this.#relayErrors, ...rejected('a', evA), ...rejected('b', evB)];
+    const reasons = [...(connected ? [] : [`not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})`]), ...(signalingErrors.length ? [signalingReason(signalingErrors)] : [])];
     const result: CallResult = {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
       observed,
-      matches: outcomeMatches(this.expected, observed),
+      matches: outcomeMatches(this.expected, observed) && signalingErrors.length === 0,
+      signalingErrors,
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
       peers: { a: report(a, evA, pairs.a, flowA), b: report(b, evB, pairs.b, flowB) },
       timings: this.#first ? callTimings({ ...this.#first, settledAt: settle ? { a: settle.a.t, b: settle.b.t } : null }, dataRttMs) : { connectedMs: null, settledMs: null, wallMs: 0, overheadMs: null, dataRttMs },
-      ...(connected ? {} : { reason: `not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})` }),
+      ...(reasons.length ? { reason: reasons.join('; ') } : {}),
       evidence: this.dir,
       command,
     };
@@ -453,7 +475,7 @@ export class Call implements AsyncDisposable {
       writeFileSync(join(d, `getstats-${p}.json`), JSON.stringify(stats[p], null, 2));
       writeFileSync(join(d, `console-${p}.log`), ev[p].console.map((c) => `${new Date(c.t).toISOString()} ${c.level} ${c.text}`).join('\n'));
     }
-    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#first?.offerAt ?? ev.a.created, ev, this.#signalErrors));
+    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#first?.offerAt ?? ev.a.created, ev, this.#relayErrors));
     writeFileSync(join(d, 'turnserver.log'), this.#lab.turn.log(this.#turnLogFrom));
   }
 
@@ -473,8 +495,15 @@ export class Call implements AsyncDisposable {
   }
 }
 
+/** "B could not add A's candidate … (OperationError: …)" for the first few, then how many more. */
+function signalingReason(errors: readonly SignalingError[]): string {
+  const one = (e: SignalingError) => `${e.peer.toUpperCase()} could not add ${e.peer === 'a' ? "B's" : "A's"} ${e.candidate === null ? 'end-of-candidates' : `candidate "${e.candidate}"`} (${e.error})`;
+  const more = errors.length > 3 ? `, and ${errors.length - 3} more` : '';
+  return `${errors.length} remote candidate${errors.length === 1 ? '' : 's'} not added, so ICE did not have the candidates the prediction assumes: ${errors.slice(0, 3).map(one).join('; ')}${more}`;
+}
+
 /** Both peers' states and candidates on one clock, relative to the offer. */
-function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, errors: string[]): string {
+function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, errors: readonly SignalingError[]): string {
   const rows = (['a', 'b'] as const).flatMap((p) => [
     ...ev[p].timeline.map((e) => ({ t: e.t, line: `${p.toUpperCase()} ${e.what} → ${e.state}` })),
     ...ev[p].candidates.map((c) => ({ t: c.t, line: `${p.toUpperCase()} candidate ${c.type} ${c.protocol} ${c.address}:${c.port}` })),
@@ -482,7 +511,7 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
   ]);
   return [
     ...rows.sort((x, y) => x.t - y.t).map((r) => `${(r.t - t0).toFixed(1).padStart(8)} ms  ${r.line}`),
-    ...errors.map((e) => `signaling error ${e}`),
+    ...errors.map((e) => `signaling error: ${e.peer.toUpperCase()} was not given ${e.candidate ?? 'end-of-candidates'}: ${e.error}`),
     '',
   ].join('\n');
 }

@@ -5,7 +5,7 @@
 (() => {
   const now = () => performance.timeOrigin + performance.now();
   const emit = (msg) => window.icelabEmit(msg);
-  const ev = { timeline: [], candidates: [], candidateErrors: [], console: [], created: 0 };
+  const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], console: [], created: 0 };
   let pc = null;
   let dc = null;
   let pendingRemote = [];
@@ -95,7 +95,12 @@
     },
     async addCandidate(c) {
       if (!pc.remoteDescription) pendingRemote.push(c);
-      else await pc.addIceCandidate(c ?? undefined).catch((e) => ev.timeline.push({ t: now(), what: 'addIceCandidate-error', state: String(e) }));
+      else
+        await pc.addIceCandidate(c ?? undefined).catch((e) => {
+          const t = now();
+          ev.timeline.push({ t, what: 'addIceCandidate-error', state: String(e) });
+          ev.addCandidateErrors.push({ t, candidate: c?.candidate ?? null, error: String(e) });
+        });
     },
     async flushCandidates() {
       const list = pendingRemote;
