@@ -18,12 +18,19 @@ describe('browser launch options', function () {
   it('give each launch its own TMPDIR in the browser environment, and leave process.env alone', () => {
     const found = requireEngine('chromium');
     const before = { ...process.env };
-    const opts = (host: string) => launchOptions({ found, ns: `ns-${host}`, files: launchFiles('/lab/browsers', 'chromium', host), home: '/lab/home', caFile: null, fleet: {} });
-    const [one, two] = [opts('one'), opts('two')];
-    expect(one.env?.TMPDIR).to.equal('/lab/browsers/tmp/chromium-one');
-    expect(two.env?.TMPDIR).to.equal('/lab/browsers/tmp/chromium-two');
+    const opts = (host: string, n: number) => launchOptions({ found, ns: `ns-${host}`, files: launchFiles('/lab/browsers', 'chromium', host, n), home: '/lab/home', caFile: null, fleet: {} });
+    const [one, two] = [opts('one', 1), opts('two', 2)];
+    expect(one.env?.TMPDIR).to.equal('/lab/browsers/tmp/1');
+    expect(two.env?.TMPDIR).to.equal('/lab/browsers/tmp/2');
     expect(one.env).to.include({ HOME: '/lab/home', ICELAB_NETNS: 'ns-one' });
     expect(process.env, 'building launch options must not change this process\'s environment').to.deep.equal(before);
+  });
+
+  it('keep TMPDIR short enough for Chromium\'s singleton socket with the longest lab id and host name', () => {
+    // A lab dir is /tmp/icelab-<id of up to 16 characters>; a host name has up to 32.
+    const { tmp } = launchFiles(`/tmp/icelab-${'x'.repeat(16)}/browsers`, 'chromium', 'h'.repeat(32), 999);
+    const socket = `${tmp}/org.chromium.Chromium.XXXXXX/SingletonSocket`;
+    expect(Buffer.byteLength(socket), socket).to.be.below(108);
   });
 
   it('explain a certutil failure with the engine, the NSS database, its output and the package to install', () => {
@@ -104,7 +111,10 @@ describe('browser launch: parallel launches @integration', function () {
     await Promise.all(launches);
     expect(process.env.TMPDIR, 'TMPDIR after the launches').to.equal(mine);
     const dir = join(lab!.dir, 'browsers', 'tmp');
-    expect(await tmpdirsIn(lab!, 'one'), 'TMPDIR of the processes in host "one"').to.deep.equal([join(dir, 'chromium-one')]);
-    expect(await tmpdirsIn(lab!, 'two'), 'TMPDIR of the processes in host "two"').to.deep.equal([join(dir, 'firefox-two')]);
+    const [one, two] = [await tmpdirsIn(lab!, 'one'), await tmpdirsIn(lab!, 'two')];
+    expect(one, 'TMPDIR of the processes in host "one"').to.have.length(1);
+    expect(two, 'TMPDIR of the processes in host "two"').to.have.length(1);
+    expect([...one, ...two].every((t) => t.startsWith(`${dir}/`)), `${one} and ${two} in ${dir}`).to.equal(true);
+    expect(one[0], 'each launch its own TMPDIR').to.not.equal(two[0]);
   });
 });

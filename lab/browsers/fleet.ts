@@ -67,9 +67,13 @@ export interface LaunchFiles {
   /** Where ns-bridge.cjs writes a failed certutil run (JSON CertutilFailure). */
   caReport: string;
 }
-export const launchFiles = (dir: string, engine: EngineName, host: string): LaunchFiles => ({
+/**
+ * The files of a fleet's `n`th launch. TMPDIR is named by the number: Chromium makes its singleton
+ * socket in it, and a socket path has at most 107 bytes ("Socket path too long" with host names).
+ */
+export const launchFiles = (dir: string, engine: EngineName, host: string, n: number): LaunchFiles => ({
   wrapper: join(dir, `${engine}-${host}`),
-  tmp: join(dir, 'tmp', `${engine}-${host}`),
+  tmp: join(dir, 'tmp', String(n)),
   caReport: join(dir, `${engine}-${host}.ca-error.json`),
 });
 
@@ -135,6 +139,7 @@ export class BrowserFleet implements AsyncDisposable {
   readonly #lab: FleetLab;
   readonly #opts: FleetOptions;
   readonly #launched = new Map<string, Promise<LaunchedBrowser>>();
+  #launches = 0;
   #chromiumHomeDir: Promise<string> | null = null;
   readonly #opening = new Map<string, Promise<unknown>>();
   constructor(lab: FleetLab, opts: FleetOptions = {}) {
@@ -185,7 +190,7 @@ export class BrowserFleet implements AsyncDisposable {
     const found = findEngine(engine, this.#opts.sources?.[engine]);
     if (!found.available) throw new EngineUnavailableError(engine, found.reason, found.fix);
     const dir = join(this.#lab.dir, 'browsers');
-    const files = launchFiles(dir, engine, host);
+    const files = launchFiles(dir, engine, host, ++this.#launches);
     mkdirSync(files.tmp, { recursive: true });
     rmSync(files.caReport, { force: true });
     const ns = this.#lab.ns(host);
