@@ -7,7 +7,8 @@ import { type BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
-import type { PlannedHost } from '../topology/topology.ts';
+import { LabError } from '../topology/errors.ts';
+import type { PlannedHost, TurnProviderName } from '../topology/topology.ts';
 import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
@@ -28,7 +29,7 @@ export interface CallSpec {
   media?: readonly MediaKind[];
   /** Trickle candidates (default) or send complete descriptions. */
   trickle?: boolean;
-  /** How long ICE may take before the call counts as failed. */
+  /** How long ICE may take before the call counts as failed (default DEFAULT_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
   /** Capture the public segment (every router's WAN side and the TURN server) to wan.pcap. */
   pcap?: boolean;
@@ -48,6 +49,8 @@ export interface SelectedPair {
   currentRoundTripTime: number | null;
 }
 interface PairPoll {
+  /** When the peer read its stats (its page's clock, epoch ms). */
+  t: number;
   selected: (SelectedPair & { id: string; state: string }) | null;
   /** Pending pairs that outrank the selected one: a switch is still possible while one may succeed. */
   contenders: { id: string; requestsSent: number | null; responsesReceived: number }[];
@@ -60,6 +63,8 @@ export interface TimelineEntry {
 }
 interface AgentEvidence {
   timeline: TimelineEntry[];
+  /** Remote candidates this peer's addIceCandidate() rejected. */
+  addCandidateErrors: { t: number; candidate: string | null; error: string }[];
   candidates: { t: number; candidate: string; type: string; protocol: string; address: string; port: number }[];
   candidateErrors: { t: number; errorCode: number; errorText: string; url: string; address: string | null; port: number | null }[];
   console: { t: number; level: string; text: string }[];
@@ -68,6 +73,8 @@ interface AgentEvidence {
   connectionState?: string;
   iceConnectionState?: string;
 }
+/** What the agent's offer() and answer() return: the description, or the gathering that did not complete. */
+type Described = { description: { type: string; sdp: string } } | { description: null; gatheringTimedOut: { waitedMs: number; state: string; candidates: number } };
 type Flow = Partial<Record<'audio' | 'video', { flowing: boolean; packetsReceived: number; framesDecoded: number | null }>>;
 
 export interface PeerReport {
@@ -81,22 +88,68 @@ export interface PeerReport {
   candidateErrors: AgentEvidence['candidateErrors'];
   media: Flow;
 }
+/** A remote candidate that did not reach a peer's ICE agent: the call was not the one the oracle judged. */
+export interface SignalingError {
+  /** The peer that could not add it. */
+  peer: 'a' | 'b';
+  /** The candidate line; null for end-of-candidates. */
+  candidate: string | null;
+  error: string;
+}
+
 export interface CallResult {
   /** connected = both peers reached connected; failed = not within the timeout; unavailable = an engine cannot run here. */
   outcome: 'connected' | 'failed' | 'unavailable';
   expected: Prediction;
   /** The class of the settled pair, 'fail' when not connected. */
   observed: OutcomeClass;
+  /** The observed class is the predicted one (or one it also accepts), and no signaling error happened. */
   matches: boolean;
+  /** Candidates that could not be added; any makes `matches` false and is named in `reason`. */
+  signalingErrors: SignalingError[];
   /** Selected pairs had stopped changing (and ICE checks had ended) when read. */
   settled: boolean;
   selectedPair: SelectedPair | null;
   peers: { a: PeerReport; b: PeerReport };
-  timings: { connectedMs: number | null; settledMs: number | null; wallMs: number; overheadMs: number | null; dataRttMs: number | null };
+  timings: CallTimings;
+  /** Why the call did not connect, or why it is not trusted (signaling errors). */
   reason?: string;
   evidence: string;
   command: string;
 }
+
+/** Milliseconds from the first offer (connected, settled) and of the harness (wall, overhead). */
+export interface CallTimings {
+  connectedMs: number | null;
+  settledMs: number | null;
+  wallMs: number;
+  overheadMs: number | null;
+  dataRttMs: number | null;
+}
+/** Moments of a call, epoch ms; each peer's on its own page's clock. */
+export interface CallMarks {
+  /** The first offer. */
+  offerAt: number;
+  /** Each peer reaching connected in the first negotiation; null when it did not connect. */
+  connectedAt: { a: number; b: number } | null;
+  /** Each peer's last selected-pair read in settle(); null when there was none. */
+  settledAt: { a: number; b: number } | null;
+  /** The first negotiation as the harness timed it. */
+  wallMs: number;
+}
+
+/**
+ * Timings on one clock, from the first offer. A peer's settle read comes after its own connected
+ * moment on the same page clock, so settledMs ≥ connectedMs.
+ */
+export function callTimings(m: CallMarks, dataRttMs: number | null): CallTimings {
+  const since = (t: { a: number; b: number } | null) => (t ? Math.round(Math.max(t.a, t.b) - m.offerAt) : null);
+  const connectedMs = since(m.connectedAt);
+  return { connectedMs, settledMs: since(m.settledAt), wallMs: Math.round(m.wallMs), overheadMs: connectedMs === null ? null : Math.round(m.wallMs) - connectedMs, dataRttMs };
+}
+
+/** Bounds the wait for complete descriptions without trickle: Chromium with UDP blocked completes after 40 s (RFC 5389's 39.5 s STUN transaction timeout). */
+export const GATHER_TIMEOUT_MS = 45_000;
 
 const AGENT = readFileSync(new URL('./peer-agent.js', import.meta.url), 'utf8');
 const PAGE = `<!doctype html><meta charset="utf-8"><title>icelab peer</title><script>${AGENT}</script>`;
@@ -114,14 +167,39 @@ export function expectedOutcome(lab: Pick<StartedLab, 'host'>, spec: CallSpec): 
   return predictOutcome(peerSide(lab.host(spec.a.host)), peerSide(lab.host(spec.b.host)), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
 }
 
-/** The `icelab connect` command line that reproduces a call (default topology: hosts named after presets). */
-export function connectCommand(spec: CallSpec, topology?: string): string {
-  const parts = ['npx icelab connect', `--a ${spec.a.engine}@${spec.a.host}`, `--b ${spec.b.engine}@${spec.b.host}`, `--ice ${spec.ice.length ? spec.ice.join(',') : 'none'}`];
-  if (spec.policy === 'relay') parts.push('--policy relay');
-  parts.push(`--media ${(spec.media ?? ['data']).join(',')}`);
-  if (spec.trickle === false) parts.push('--no-trickle');
-  if (topology) parts.push(`--topology ${topology}`);
-  return parts.join(' ');
+/** `icelab connect`'s defaults: the reproducing command leaves out what equals them. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 8000;
+const DEFAULT_MEDIA: readonly MediaKind[] = ['data'];
+
+/** How the call's lab was made, for the command that reproduces the call. */
+export interface ReproduceOptions {
+  /** The file the lab's topology came from (`--topology`); null: hosts named after presets (the default and the suites' topology). */
+  topologyFile: string | null;
+  /** The lab's TURN provider (`--turn`). */
+  turnProvider: TurnProviderName;
+}
+
+/** An argument as a POSIX shell reads it back. */
+const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The `icelab connect` command line that reproduces a call: every setting that differs from connect's default. */
+export function connectCommand(spec: CallSpec, lab: ReproduceOptions): string {
+  const media = spec.media ?? DEFAULT_MEDIA;
+  const timeout = spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  return [
+    'npx icelab connect',
+    `--a ${spec.a.engine}@${spec.a.host}`,
+    `--b ${spec.b.engine}@${spec.b.host}`,
+    `--ice ${spec.ice.length ? spec.ice.join(',') : 'none'}`,
+    ...(spec.policy === 'relay' ? ['--policy relay'] : []),
+    ...(spec.bundlePolicy && spec.bundlePolicy !== 'balanced' ? [`--bundle-policy ${spec.bundlePolicy}`] : []),
+    ...(media.join(',') !== DEFAULT_MEDIA.join(',') ? [`--media ${media.join(',')}`] : []),
+    ...(spec.trickle === false ? ['--no-trickle'] : []),
+    ...(timeout !== DEFAULT_CONNECT_TIMEOUT_MS ? [`--timeout ${timeout}`] : []),
+    ...(lab.turnProvider !== 'process' ? [`--turn ${lab.turnProvider}`] : []),
+    ...(lab.topologyFile !== null ? [`--topology ${shellWord(lab.topologyFile)}`] : []),
+    ...(spec.pcap ? ['--pcap'] : []),
+  ].join(' ');
 }
 
 class Peer {
@@ -157,11 +235,13 @@ export class Call implements AsyncDisposable {
   readonly #peers: { a: Peer; b: Peer };
   readonly #turnLogFrom: number;
   readonly #sdp: { t: number; from: 'a' | 'b'; type: string; sdp: string }[] = [];
-  readonly #signalErrors: string[] = [];
+  /** Candidates the harness could not hand to a page at all (the agent records its own rejections). */
+  readonly #relayErrors: SignalingError[] = [];
   #pcap: ChildProcess | null = null;
-  #t0 = 0;
-  #wall = 0;
-  #connectedMs: number | null = null;
+  /** The first negotiation's marks; null until negotiate() was called. */
+  #first: Omit<CallMarks, 'settledAt'> | null = null;
+  /** negotiate() was called (a failed negotiation still gets a result). */
+  #negotiated = false;
   #closed = false;
 
   private constructor(lab: StartedLab, spec: CallSpec, dir: string, peers: { a: Peer; b: Peer }) {
@@ -196,7 +276,9 @@ export class Call implements AsyncDisposable {
       [b, a],
     ] as const) {
       await from.page.exposeBinding('icelabEmit', (_src, msg: { type: string; candidate?: unknown }) => {
-        if (msg.type === 'candidate' && trickle) to.call('addCandidate', msg.candidate).catch((e: Error) => this.#signalErrors.push(`${from.name}→${to.name}: ${e.message}`));
+        if (msg.type !== 'candidate' || !trickle) return;
+        const candidate = (msg.candidate as { candidate?: string } | null)?.candidate ?? null;
+        to.call('addCandidate', msg.candidate).catch((e: Error) => this.#relayErrors.push({ peer: to.name, candidate, error: e.message.split('\n')[0]! }));
       });
     }
     const config = {
@@ -212,27 +294,53 @@ export class Call implements AsyncDisposable {
     await Promise.all([a.call('init', { config, media, role: 'offerer' }), b.call('init', { config, media, role: 'answerer' })]);
   }
 
-  /** Offer/answer (or an ICE restart / renegotiation) and wait until both peers are connected or the timeout passes. */
-  async negotiate({ iceRestart = false } = {}): Promise<boolean> {
+  /**
+   * Offer/answer (the first, an ICE restart, or a renegotiation) and wait until both peers are
+   * connected or the connect timeout passes. Without trickle each side first waits for complete
+   * gathering, at most `gatherTimeoutMs`. Resolves true when both are connected.
+   */
+  async negotiate({ iceRestart = false, gatherTimeoutMs = GATHER_TIMEOUT_MS } = {}): Promise<boolean> {
     const { a, b } = this.#peers;
     const trickle = this.spec.trickle ?? true;
     const t0 = performance.timeOrigin + performance.now();
     const wall0 = performance.now();
-    const offer = await a.call<{ type: string; sdp: string }>('offer', { iceRestart, trickle });
+    this.#negotiated = true;
+    const offer = this.#described(a, await a.call<Described>('offer', { iceRestart, trickle, gatherTimeoutMs }));
     this.#sdp.push({ t: Date.now(), from: 'a', ...offer });
-    const answer = await b.call<{ type: string; sdp: string }>('answer', offer, { trickle });
+    const answer = this.#described(b, await b.call<Described>('answer', offer, { trickle, gatherTimeoutMs }));
     this.#sdp.push({ t: Date.now(), from: 'b', ...answer });
     await a.call('accept', answer);
-    const timeout = this.spec.connectTimeoutMs ?? 8000;
+    const timeout = this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
-    this.#wall = performance.now() - wall0;
     const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
-    if (this.#t0 === 0) {
-      this.#t0 = t0;
-      const offerAt = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
-      if (ok) this.#connectedMs = Math.max(ca.t, cb.t) - Math.min(offerAt, t0);
+    if (!this.#first) {
+      const offered = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
+      this.#first = { offerAt: Math.min(offered, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
     }
     return ok;
+  }
+
+  /** The description a peer made, or the gathering timeout it ran into. */
+  #described(peer: Peer, d: Described): { type: string; sdp: string } {
+    if (d.description) return d.description;
+    const g = d.gatheringTimedOut;
+    throw new LabError('ERR_ICE_GATHERING_TIMEOUT', `${peer.name.toUpperCase()} (${peer.spec.engine}@${peer.spec.host}): ICE gathering did not complete within ${g.waitedMs} ms without trickle; last iceGatheringState "${g.state}", ${g.candidates} candidates gathered`, {
+      hint: 'a complete description waits for every ICE server to answer or time out: check that the ICE servers are reachable from the host, pass a larger gatherTimeoutMs to negotiate(), or trickle candidates (drop --no-trickle)',
+      context: { peer: peer.name, host: peer.spec.host, engine: peer.spec.engine },
+    });
+  }
+
+  /** An ICE restart: A offers new ICE credentials (negotiate({ iceRestart: true })); after the first negotiate() only. */
+  async iceRestart(): Promise<boolean> {
+    this.#requireNegotiated('iceRestart()');
+    return this.negotiate({ iceRestart: true });
+  }
+
+  #requireNegotiated(what: string): void {
+    if (this.#negotiated) return;
+    throw new LabError('ERR_CALL_NOT_NEGOTIATED', `Call.${what} before any negotiate(): the peers have not exchanged an offer and answer yet`, {
+      hint: 'await call.negotiate() after Call.open() first (runCall does open, negotiate and result in order)',
+    });
   }
 
   /**
@@ -277,9 +385,6 @@ export class Call implements AsyncDisposable {
   }
 
   // Operations during a call.
-  iceRestart(): Promise<boolean> {
-    return this.negotiate({ iceRestart: true });
-  }
   /** Renegotiation: A adds a track and offers again. */
   async addTrack(kind: 'audio' | 'video'): Promise<boolean> {
     await this.#peers.a.call('addTrack', kind);
@@ -305,8 +410,13 @@ export class Call implements AsyncDisposable {
     return r === null ? null : Math.round(r * 10) / 10;
   }
 
-  /** Settles, measures flow, writes every piece of evidence and compares with the oracle. */
+  /**
+   * Settles, measures flow, writes every piece of evidence and compares with the oracle; after
+   * negotiate() only. `topology`: the file the lab's topology came from, for the reproducing
+   * command (absent: hosts named after presets).
+   */
   async result(opts: { topology?: string } = {}): Promise<CallResult> {
+    this.#requireNegotiated('result()');
     const { a, b } = this.#peers;
     const states = await this.states();
     const connected = [states.a, states.b].every((s) => s === 'connected' || s === 'completed');
@@ -328,23 +438,21 @@ export class Call implements AsyncDisposable {
       candidateErrors: ev.candidateErrors,
       media,
     });
-    const command = connectCommand(this.spec, opts.topology);
+    const command = connectCommand(this.spec, { topologyFile: opts.topology ?? null, turnProvider: this.#lab.topology.turn[0]!.provider });
+    const rejected = (peer: 'a' | 'b', ev: AgentEvidence): SignalingError[] => ev.addCandidateErrors.map((e) => ({ peer, candidate: e.candidate, error: e.error }));
+    const signalingErrors = [...this.#relayErrors, ...rejected('a', evA), ...rejected('b', evB)];
+    const reasons = [...(connected ? [] : [`not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})`]), ...(signalingErrors.length ? [signalingReason(signalingErrors)] : [])];
     const result: CallResult = {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
       observed,
-      matches: outcomeMatches(this.expected, observed),
+      matches: outcomeMatches(this.expected, observed) && signalingErrors.length === 0,
+      signalingErrors,
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
       peers: { a: report(a, evA, pairs.a, flowA), b: report(b, evB, pairs.b, flowB) },
-      timings: {
-        connectedMs: this.#connectedMs === null ? null : Math.round(this.#connectedMs),
-        settledMs: settle ? Math.round(settle.ms) : null,
-        wallMs: Math.round(this.#wall),
-        overheadMs: this.#connectedMs === null ? null : Math.round(this.#wall - this.#connectedMs),
-        dataRttMs,
-      },
-      ...(connected ? {} : { reason: `not connected within ${this.spec.connectTimeoutMs ?? 8000} ms (A ${states.a}, B ${states.b})` }),
+      timings: this.#first ? callTimings({ ...this.#first, settledAt: settle ? { a: settle.a.t, b: settle.b.t } : null }, dataRttMs) : { connectedMs: null, settledMs: null, wallMs: 0, overheadMs: null, dataRttMs },
+      ...(reasons.length ? { reason: reasons.join('; ') } : {}),
       evidence: this.dir,
       command,
     };
@@ -367,7 +475,7 @@ export class Call implements AsyncDisposable {
       writeFileSync(join(d, `getstats-${p}.json`), JSON.stringify(stats[p], null, 2));
       writeFileSync(join(d, `console-${p}.log`), ev[p].console.map((c) => `${new Date(c.t).toISOString()} ${c.level} ${c.text}`).join('\n'));
     }
-    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#t0 || ev.a.created, ev, this.#signalErrors));
+    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#first?.offerAt ?? ev.a.created, ev, this.#relayErrors));
     writeFileSync(join(d, 'turnserver.log'), this.#lab.turn.log(this.#turnLogFrom));
   }
 
@@ -387,8 +495,15 @@ export class Call implements AsyncDisposable {
   }
 }
 
+/** "B could not add A's candidate … (OperationError: …)" for the first few, then how many more. */
+function signalingReason(errors: readonly SignalingError[]): string {
+  const one = (e: SignalingError) => `${e.peer.toUpperCase()} could not add ${e.peer === 'a' ? "B's" : "A's"} ${e.candidate === null ? 'end-of-candidates' : `candidate "${e.candidate}"`} (${e.error})`;
+  const more = errors.length > 3 ? `, and ${errors.length - 3} more` : '';
+  return `${errors.length} remote candidate${errors.length === 1 ? '' : 's'} not added, so ICE did not have the candidates the prediction assumes: ${errors.slice(0, 3).map(one).join('; ')}${more}`;
+}
+
 /** Both peers' states and candidates on one clock, relative to the offer. */
-function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, errors: string[]): string {
+function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, errors: readonly SignalingError[]): string {
   const rows = (['a', 'b'] as const).flatMap((p) => [
     ...ev[p].timeline.map((e) => ({ t: e.t, line: `${p.toUpperCase()} ${e.what} → ${e.state}` })),
     ...ev[p].candidates.map((c) => ({ t: c.t, line: `${p.toUpperCase()} candidate ${c.type} ${c.protocol} ${c.address}:${c.port}` })),
@@ -396,7 +511,7 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
   ]);
   return [
     ...rows.sort((x, y) => x.t - y.t).map((r) => `${(r.t - t0).toFixed(1).padStart(8)} ms  ${r.line}`),
-    ...errors.map((e) => `signaling error ${e}`),
+    ...errors.map((e) => `signaling error: ${e.peer.toUpperCase()} was not given ${e.candidate ?? 'end-of-candidates'}: ${e.error}`),
     '',
   ].join('\n');
 }

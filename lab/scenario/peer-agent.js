@@ -5,7 +5,7 @@
 (() => {
   const now = () => performance.timeOrigin + performance.now();
   const emit = (msg) => window.icelabEmit(msg);
-  const ev = { timeline: [], candidates: [], candidateErrors: [], console: [], created: 0 };
+  const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], console: [], created: 0 };
   let pc = null;
   let dc = null;
   let pendingRemote = [];
@@ -13,8 +13,29 @@
   // Enough to show frames flowing and decoded; a quarter of the fake camera's 640x480@30 keeps
   // encoding cheap when many calls run at once on a small machine.
   const VIDEO = { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15 } };
-  const gatheringDone = () =>
-    pc.iceGatheringState === 'complete' ? Promise.resolve() : new Promise((r) => pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && r()));
+  /** Resolves null once gathering is complete, or after `timeoutMs` with what was seen (the harness raises it). */
+  const gatheringDone = (timeoutMs) =>
+    new Promise((resolve) => {
+      const t0 = now();
+      const done = () => {
+        if (pc.iceGatheringState !== 'complete') return;
+        clearTimeout(timer);
+        pc.removeEventListener('icegatheringstatechange', done);
+        resolve(null);
+      };
+      const timer = setTimeout(() => {
+        pc.removeEventListener('icegatheringstatechange', done);
+        const candidates = (pc.localDescription?.sdp.match(/^a=candidate:/gm) ?? []).length;
+        resolve({ waitedMs: Math.round(now() - t0), state: pc.iceGatheringState, candidates });
+      }, timeoutMs);
+      pc.addEventListener('icegatheringstatechange', done);
+      done();
+    });
+  /** The local description once it may be sent: at once with trickle, else when gathering completed. */
+  const described = async (trickle, gatherTimeoutMs) => {
+    const timedOut = trickle ? null : await gatheringDone(gatherTimeoutMs);
+    return timedOut ? { description: null, gatheringTimedOut: timedOut } : { description: pc.localDescription.toJSON() };
+  };
 
   function wireChannel(ch) {
     dc = ch;
@@ -58,17 +79,15 @@
       }
       if (media.includes('data') && role === 'offerer') wireChannel(pc.createDataChannel('icelab'));
     },
-    async offer({ iceRestart = false, trickle = true } = {}) {
+    async offer({ iceRestart = false, trickle = true, gatherTimeoutMs }) {
       await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
-      if (!trickle) await gatheringDone();
-      return pc.localDescription.toJSON();
+      return described(trickle, gatherTimeoutMs);
     },
-    async answer(offer, { trickle = true } = {}) {
+    async answer(offer, { trickle = true, gatherTimeoutMs }) {
       await pc.setRemoteDescription(offer);
       await api.flushCandidates();
       await pc.setLocalDescription(await pc.createAnswer());
-      if (!trickle) await gatheringDone();
-      return pc.localDescription.toJSON();
+      return described(trickle, gatherTimeoutMs);
     },
     async accept(answer) {
       await pc.setRemoteDescription(answer);
@@ -76,7 +95,12 @@
     },
     async addCandidate(c) {
       if (!pc.remoteDescription) pendingRemote.push(c);
-      else await pc.addIceCandidate(c ?? undefined).catch((e) => ev.timeline.push({ t: now(), what: 'addIceCandidate-error', state: String(e) }));
+      else
+        await pc.addIceCandidate(c ?? undefined).catch((e) => {
+          const t = now();
+          ev.timeline.push({ t, what: 'addIceCandidate-error', state: String(e) });
+          ev.addCandidateErrors.push({ t, candidate: c?.candidate ?? null, error: String(e) });
+        });
     },
     async flushCandidates() {
       const list = pendingRemote;
@@ -131,6 +155,7 @@
         return c ? { type: c.candidateType, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address ?? c.ip ?? null, port: c.port ?? null, url: c.url ?? null } : null;
       };
       return {
+        t: now(),
         selected: sel ? { id: sel.id, state: sel.state, local: cand(sel.localCandidateId), remote: cand(sel.remoteCandidateId), currentRoundTripTime: sel.currentRoundTripTime ?? null } : null,
         // Only checks that could still win matter: pairs to unreachable addresses stay in progress
         // for tens of seconds. Pair priority orders by the lower candidate priority, then the higher

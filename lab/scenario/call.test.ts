@@ -1,0 +1,171 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import type { BrowserContext, Page } from 'playwright';
+import { findEngine, type EngineName } from '../browsers/engines.ts';
+import { BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
+import { startLab, type StartedLab } from '../lab.ts';
+import { LabError } from '../topology/errors.ts';
+import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, runCall, type CallSpec, type ReproduceOptions } from './call.ts';
+
+const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
+const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process' };
+const BASE = 'npx icelab connect --a firefox@symmetric --b chromium@full-cone --ice stun,turn-udp';
+
+describe('connectCommand: the command that reproduces a call', function () {
+  it('is the bare command when every setting is connect\'s default, given or left out', () => {
+    expect(connectCommand(SPEC, DEFAULT_LAB)).to.equal(BASE);
+    const explicit: CallSpec = { ...SPEC, policy: 'all', bundlePolicy: 'balanced', media: ['data'], trickle: true, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS, pcap: false };
+    expect(connectCommand(explicit, DEFAULT_LAB)).to.equal(BASE);
+  });
+
+  const NON_DEFAULT: { setting: string; spec?: Partial<CallSpec>; lab?: Partial<ReproduceOptions>; flag: string }[] = [
+    { setting: 'the relay policy', spec: { policy: 'relay' }, flag: '--policy relay' },
+    { setting: 'a bundle policy', spec: { bundlePolicy: 'max-bundle' }, flag: '--bundle-policy max-bundle' },
+    { setting: 'media beyond a data channel', spec: { media: ['data', 'audio', 'video'] }, flag: '--media data,audio,video' },
+    { setting: 'complete descriptions instead of trickle', spec: { trickle: false }, flag: '--no-trickle' },
+    { setting: "the matrix's connect timeout", spec: { connectTimeoutMs: 5000 }, flag: '--timeout 5000' },
+    { setting: 'a packet capture', spec: { pcap: true }, flag: '--pcap' },
+    { setting: 'a TURN server in a container', lab: { turnProvider: 'container' }, flag: '--turn container' },
+    { setting: 'a topology file', lab: { topologyFile: 'labs/office.yaml' }, flag: '--topology labs/office.yaml' },
+  ];
+  for (const row of NON_DEFAULT) {
+    it(`names ${row.setting} (${row.flag}) and nothing else`, () => {
+      const seen = connectCommand({ ...SPEC, ...row.spec }, { ...DEFAULT_LAB, ...row.lab });
+      expect(seen, `expected exactly ${row.flag} after the peers and ICE servers`).to.equal(`${BASE} ${row.flag}`);
+    });
+  }
+
+  it('names every non-default at once, and an empty ICE list as none', () => {
+    const spec: CallSpec = { ...SPEC, ice: [], policy: 'relay', media: ['audio'], trickle: false, connectTimeoutMs: 3000 };
+    const seen = connectCommand(spec, { topologyFile: 'office.yaml', turnProvider: 'container' });
+    expect(seen).to.equal('npx icelab connect --a firefox@symmetric --b chromium@full-cone --ice none --policy relay --media audio --no-trickle --timeout 3000 --turn container --topology office.yaml');
+  });
+
+  it('quotes a topology path the shell would split', () => {
+    const seen = connectCommand(SPEC, { ...DEFAULT_LAB, topologyFile: "/home/me/my lab's.yaml" });
+    expect(seen).to.equal(`${BASE} --topology '/home/me/my lab'\\''s.yaml'`);
+  });
+});
+
+describe('callTimings: one clock, from the first offer', function () {
+  it('measures connected and settled from the offer, each peer on its own page clock', () => {
+    const t = callTimings({ offerAt: 1000, connectedAt: { a: 1300.4, b: 1250 }, settledAt: { a: 1480, b: 1510.6 }, wallMs: 340.2 }, 2.5);
+    expect(t).to.deep.equal({ connectedMs: 300, settledMs: 511, wallMs: 340, overheadMs: 40, dataRttMs: 2.5 });
+  });
+
+  it('settled is never before connected when each settle read follows its page\'s connected moment', () => {
+    // A quick settle (two reads 150 ms apart) after a slow connect: settle's own duration (150 ms) was printed before.
+    const t = callTimings({ offerAt: 0, connectedAt: { a: 320, b: 332 }, settledAt: { a: 480, b: 470 }, wallMs: 339 }, null);
+    expect(t.settledMs!, `settled ${t.settledMs} ms, connected ${t.connectedMs} ms`).to.be.at.least(t.connectedMs!);
+  });
+
+  it('leaves out what did not happen', () => {
+    const t = callTimings({ offerAt: 0, connectedAt: null, settledAt: null, wallMs: 5012 }, null);
+    expect(t).to.deep.equal({ connectedMs: null, settledMs: null, wallMs: 5012, overheadMs: null, dataRttMs: null });
+  });
+});
+
+/** The shared fleet's pages with a script run in one host's pages first: a browser made to misbehave. */
+class TamperedFleet extends BrowserFleet {
+  readonly #inner: BrowserFleet;
+  readonly #host: string;
+  readonly #script: string;
+  constructor(lab: StartedLab, inner: BrowserFleet, host: string, script: string) {
+    super(lab);
+    this.#inner = inner;
+    this.#host = host;
+    this.#script = script;
+  }
+  override async page(engine: EngineName, host: string, html: string): Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }> {
+    const opened = await this.#inner.page(engine, host, html);
+    if (host === this.#host) await opened.page.evaluate(this.#script);
+    return opened;
+  }
+}
+/** addIceCandidate() rejects every host candidate, as an engine that cannot parse one would. */
+const REFUSE_HOST_CANDIDATES = `(() => {
+  const add = RTCPeerConnection.prototype.addIceCandidate;
+  RTCPeerConnection.prototype.addIceCandidate = function (c) {
+    return c && / typ host/.test(c.candidate || '') ? Promise.reject(new DOMException('refused by the test', 'OperationError')) : add.call(this, c);
+  };
+})()`;
+/** Gathering never reports complete. */
+const GATHERING_NEVER_COMPLETES = `Object.defineProperty(RTCPeerConnection.prototype, 'iceGatheringState', { configurable: true, get() { return 'gathering'; } })`;
+
+describe('Call in a lab @integration', function () {
+  this.timeout(120_000);
+  let lab: StartedLab | undefined;
+  let fleet: BrowserFleet | undefined;
+  let dir = '';
+  const spec = (a: EngineName, b: EngineName, more: Partial<CallSpec> = {}): CallSpec => ({ a: { engine: a, host: 'one' }, b: { engine: b, host: 'two' }, ice: [], ...more });
+  before(async function () {
+    this.timeout(60_000);
+    for (const e of ['chromium', 'firefox'] as const) {
+      const f = findEngine(e);
+      if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
+    }
+    dir = mkdtempSync(join(tmpdir(), 'icelab-call-test-'));
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }] });
+    fleet = new BrowserFleet(lab);
+  });
+  after(async () => {
+    await fleet?.close();
+    await lab?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('result() and iceRestart() before any negotiate() throw ERR_CALL_NOT_NEGOTIATED saying negotiate() comes first', async () => {
+    await using call = await Call.open(lab!, fleet!, spec('chromium', 'firefox'), join(dir, 'early'));
+    for (const early of [() => call.result(), () => call.iceRestart()]) {
+      const err = await early().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, 'expected an error, got a result').to.be.instanceOf(LabError);
+      expect((err as LabError).code).to.equal('ERR_CALL_NOT_NEGOTIATED');
+      expect((err as Error).message).to.match(/^Call\.(result|iceRestart)\(\) before any negotiate\(\)/).and.include('await call.negotiate()');
+    }
+  });
+
+  for (const [a, b] of [['chromium', 'chromium'], ['firefox', 'chromium']] as const) {
+    it(`${a} ↔ ${b}: settled is never earlier than connected, both counted from the offer`, async () => {
+      // Host to host settles in two reads: settle's own duration used to be printed as settledMs.
+      for (let i = 0; i < 2; i++) {
+        const r = await runCall(lab!, fleet!, spec(a, b), join(dir, `timings-${a}-${b}-${i}`));
+        expect(r.outcome).to.equal('connected');
+        const { connectedMs, settledMs } = r.timings;
+        expect(settledMs!, `settled ${settledMs} ms, connected ${connectedMs} ms`).to.be.at.least(connectedMs!);
+      }
+    });
+  }
+
+  it('a remote candidate a peer could not add is in the result, makes matches false and is named in the reason', async () => {
+    const tampered = new TamperedFleet(lab!, fleet!, 'two', REFUSE_HOST_CANDIDATES);
+    const r = await runCall(lab!, tampered, spec('chromium', 'firefox'), join(dir, 'refused'));
+    // B still learns A from A's checks (peer-reflexive): the class alone would pass.
+    expect(r.outcome).to.equal('connected');
+    expect(r.signalingErrors.length, JSON.stringify(r.signalingErrors)).to.be.above(0);
+    for (const e of r.signalingErrors) expect(e).to.include({ peer: 'b' }).and.to.have.property('candidate').that.matches(/ typ host/);
+    expect(r.signalingErrors[0]!.error).to.match(/OperationError: refused by the test/);
+    expect(r.matches, `matches with ${r.signalingErrors.length} candidates not added`).to.equal(false);
+    expect(r.reason).to.match(/^\d+ remote candidates? not added, .*B could not add A's candidate "candidate:.* typ host.*" \(OperationError: refused by the test\)/);
+    const written = JSON.parse(readFileSync(join(dir, 'refused', 'result.json'), 'utf8')) as { signalingErrors: unknown[] };
+    expect(written.signalingErrors).to.deep.equal(r.signalingErrors);
+  });
+
+  it('without trickle, a gathering that never completes fails after gatherTimeoutMs with ERR_ICE_GATHERING_TIMEOUT naming the peer and the last state', async () => {
+    const tampered = new TamperedFleet(lab!, fleet!, 'one', GATHERING_NEVER_COMPLETES);
+    await using call = await Call.open(lab!, tampered, spec('firefox', 'chromium', { trickle: false }), join(dir, 'gathering'));
+    const t0 = performance.now();
+    const err = await call.negotiate({ gatherTimeoutMs: 1500 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(performance.now() - t0, 'it waits about gatherTimeoutMs').to.be.within(1400, 6000);
+    expect(err).to.be.instanceOf(LabError);
+    expect((err as LabError).code).to.equal('ERR_ICE_GATHERING_TIMEOUT');
+    expect((err as Error).message).to.match(/^A \(firefox@one\): ICE gathering did not complete within 1[5-9]\d\d ms without trickle; last iceGatheringState "gathering", \d+ candidates gathered/);
+  });
+});
