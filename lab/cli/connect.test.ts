@@ -66,6 +66,24 @@ describe('icelab connect @integration', function () {
     }
   });
 
+  it('the command a result carries reproduces the call: every non-default setting in it, the same class again', async () => {
+    // It left out the connect timeout, --turn container and the topology: the "same" call ran differently.
+    const app = mkdtempSync(join(tmpdir(), 'icelab-repro-'));
+    try {
+      writeFileSync(join(app, 'pair.yaml'), 'hosts:\n  - name: left\n    nat: symmetric\n  - name: right\n    nat: port-restricted-cone\n');
+      const first = await icelab(['connect', '--a', 'firefox@left', '--b', 'chromium@right', '--ice', 'stun,turn-udp', '--policy', 'relay', '--timeout', '6000', '--topology', 'pair.yaml', '--json'], app);
+      expect(first.code, first.stderr).to.equal(0);
+      const a = JSON.parse(first.stdout) as { observed: string; command: string };
+      for (const flag of ['--policy relay', '--timeout 6000', '--topology pair.yaml']) expect(a.command, flag).to.include(flag);
+      const argv = a.command.replace(/^npx icelab /, '').split(' ');
+      const again = await icelab([...argv, '--json'], app);
+      expect(again.code, again.stderr).to.equal(0);
+      expect((JSON.parse(again.stdout) as { observed: string }).observed).to.equal(a.observed).and.to.equal('relay-udp');
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+
   it('bad input exits 2 naming the option, before any lab starts', async () => {
     const r = await icelab(['connect', '--a', 'safari@symmetric', '--b', 'chromium@open', '--ice', 'stun']);
     expect(r.code).to.equal(2);

@@ -17,6 +17,7 @@ export interface ConnectOptions {
   b?: string | undefined;
   ice?: string | undefined;
   policy?: string | undefined;
+  bundlePolicy?: string | undefined;
   media?: string | undefined;
   /** `--topology`, read and planned: its host names are what `--a`/`--b` use; default: a host per preset named. */
   topology?: TopologyArg | undefined;
@@ -32,6 +33,7 @@ export interface ConnectOptions {
 const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
 
 const MEDIA: readonly MediaKind[] = ['data', 'audio', 'video'];
+const BUNDLE_POLICIES = ['balanced', 'max-bundle', 'max-compat'] as const;
 /** `<preset>` or its twin `<preset>-2` (the suites' second host behind its own router of that preset). */
 const presetOf = (host: string): PresetName | null => (PRESET_NAMES as string[]).find((p) => host === p || host === twinHost(p)) as PresetName | null;
 
@@ -58,6 +60,8 @@ export function planConnect(o: ConnectOptions): ConnectPlan {
   const badIce = ice.filter((t) => !(ICE_TRANSPORTS as readonly string[]).includes(t));
   if (badIce.length) throw usage(`--ice: unknown ICE server ${badIce.map((t) => `"${t}"`).join(', ')}`, `use ${ICE_TRANSPORTS.join(', ')} (comma-separated), or none`);
   if (o.policy !== undefined && o.policy !== 'all' && o.policy !== 'relay') throw usage(`--policy: "${o.policy}" is not an iceTransportPolicy`, 'use --policy all (default) or --policy relay');
+  const bundle = o.bundlePolicy;
+  if (bundle !== undefined && !(BUNDLE_POLICIES as readonly string[]).includes(bundle)) throw usage(`--bundle-policy: "${bundle}" is not an RTCBundlePolicy`, `use one of: ${BUNDLE_POLICIES.join(', ')}`);
   const media = (o.media ?? 'data').split(',').map((k) => k.trim());
   const badMedia = media.filter((k) => !(MEDIA as readonly string[]).includes(k));
   if (badMedia.length) throw usage(`--media: unknown kind ${badMedia.map((k) => `"${k}"`).join(', ')}`, `use a comma-separated list of ${MEDIA.join(', ')}`);
@@ -70,7 +74,17 @@ export function planConnect(o: ConnectOptions): ConnectPlan {
   for (const [flag, p] of [['--a', a], ['--b', b]] as const) {
     if (!topology.hosts.some((h) => h.name === p.host)) throw usage(`${flag}: the topology has no host "${p.host}"`, `hosts: ${topology.hosts.map((h) => h.name).join(', ')}`);
   }
-  const spec: CallSpec = { a, b, ice: ice as IceTransport[], policy: (o.policy as 'all' | 'relay' | undefined) ?? 'all', media: media as MediaKind[], trickle: o.trickle, pcap: o.pcap, connectTimeoutMs: o.timeoutMs ?? 8000 };
+  const spec: CallSpec = {
+    a,
+    b,
+    ice: ice as IceTransport[],
+    policy: (o.policy as 'all' | 'relay' | undefined) ?? 'all',
+    ...(bundle ? { bundlePolicy: bundle as (typeof BUNDLE_POLICIES)[number] } : {}),
+    media: media as MediaKind[],
+    trickle: o.trickle,
+    pcap: o.pcap,
+    connectTimeoutMs: o.timeoutMs ?? 8000,
+  };
   return { spec, topology };
 }
 
@@ -110,7 +124,7 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
   if (o.json) {
     console.log(
       JSON.stringify(
-        { outcome: r.outcome, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
+        { outcome: r.outcome, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
         null,
         2,
       ),

@@ -27,7 +27,7 @@ Usage:
                                               exit 1 on any unexpected result; --parallel spreads
                                               the matrix over n processes (a lab and browsers each)
   icelab connect --a <engine>@<host> --b <engine>@<host> --ice <list|none> [--policy relay]
-              [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
+              [--bundle-policy balanced|max-bundle|max-compat] [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
               [--turn process|container] [--pcap] [--headed] [--keep] [--json]
                                               one call in a lab of its own, with its evidence;
                                               exit 0 when it ends as the oracle predicts
@@ -71,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       b: { type: 'string' },
       ice: { type: 'string' },
       policy: { type: 'string' },
+      'bundle-policy': { type: 'string' },
       media: { type: 'string' },
       'no-trickle': { type: 'boolean', default: false },
       timeout: { type: 'string' },
@@ -113,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
       if (timeoutMs !== undefined && !(timeoutMs > 0)) throw usage(`--timeout: "${values.timeout}" is not a number of milliseconds`, 'e.g. --timeout 8000');
       const turn = parseTurnProvider(values.turn);
       const opts = {
-        a: values.a, b: values.b, ice: values.ice, policy: values.policy, media: values.media, turn,
+        a: values.a, b: values.b, ice: values.ice, policy: values.policy, bundlePolicy: values['bundle-policy'], media: values.media, turn,
         topology: values.topology ? loadTopology(values.topology, { turn }) : undefined,
         trickle: !values['no-trickle'], pcap: values.pcap, headed: values.headed, keep: values.keep, json: values.json,
         ...(timeoutMs ? { timeoutMs } : {}),

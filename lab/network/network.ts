@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
@@ -129,7 +130,7 @@ export function isLive(s: LabState | null): boolean {
 export type LabStanding = { id: string; kind: 'detached' | 'stale' } | { id: string; kind: 'owned'; owner: { pid: number; command: string } };
 export function labStanding(id: string): LabStanding {
   const s = readState(id);
-  if (s?.owner && alive(s.owner)) return { id, kind: 'owned', owner: { pid: s.owner.pid, command: commandLine(String(s.owner.pid)) } };
+  if (s?.owner && alive(s.owner)) return { id, kind: 'owned', owner: { pid: s.owner.pid, command: brief(commandLine(String(s.owner.pid))) } };
   return { id, kind: isLive(s) ? 'detached' : 'stale' };
 }
 
@@ -166,9 +167,26 @@ export async function removeLab(id: string): Promise<void> {
 /** Removes leftovers of labs whose owner died (kill -9, crash) or that never finished coming up. */
 export async function removeStaleLabs(): Promise<string[]> {
   removeDeadClaims();
+  removeOrphanProfiles();
   const stale = knownLabIds().filter((id) => !isLive(readState(id)));
   await Promise.all(stale.map(removeLab));
   return stale;
+}
+
+/**
+ * Playwright makes each browser's profile in this process's temp dir (`playwright_<engine>dev_profile-*`)
+ * and removes it on close; a run killed with -9 leaves it. One no browser's command line names,
+ * older than a launch takes, is such a leftover.
+ */
+function removeOrphanProfiles(): void {
+  const dir = tmpdir();
+  const profiles = readdirSync(dir).filter((f) => /^playwright_\w+dev_profile-/.test(f)).map((f) => join(dir, f));
+  if (!profiles.length) return;
+  const inUse = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(commandLine).join('\n');
+  for (const p of profiles) {
+    const old = Date.now() - (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 60_000;
+    if (old && !inUse.includes(p)) rmSync(p, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -186,7 +204,7 @@ export async function leftovers(id: string): Promise<string[]> {
     const pids = await run(['ip', 'netns', 'pids', ns]);
     const tables = await run(['nsenter', `--net=${NETNS_DIR}/${ns}`, 'nft', 'list', 'tables']);
     for (const t of tables.stdout.split('\n').filter(Boolean)) out.push(`nft ${t} in namespace ${ns}`);
-    for (const pid of pids.stdout.split('\n').filter(Boolean)) out.push(`process ${pid} (${commandLine(pid)}) in namespace ${ns}`);
+    for (const pid of pids.stdout.split('\n').filter(Boolean)) out.push(`process ${pid} (${brief(commandLine(pid))}) in namespace ${ns}`);
   }
   for (const f of list(ETC_NETNS).filter((n) => n.startsWith(prefix))) out.push(`${ETC_NETNS}/${f}`);
   for (const dir of [tempDir(id), stateDir(id)]) if (existsSync(dir)) out.push(dir);
@@ -196,13 +214,15 @@ export async function leftovers(id: string): Promise<string[]> {
   }
   for (const pid of list('/proc').filter((p) => /^\d+$/.test(p) && p !== String(process.pid))) {
     const cmd = commandLine(pid);
-    if (cmd.includes(`${tempDir(id)}/`) && !out.some((o) => o.startsWith(`process ${pid} `))) out.push(`process ${pid} (${cmd})`);
+    if (cmd.includes(`${tempDir(id)}/`) && !out.some((o) => o.startsWith(`process ${pid} `))) out.push(`process ${pid} (${brief(cmd)})`);
   }
   return out;
 }
+const brief = (cmd: string) => cmd.slice(0, 200);
+/** A process's whole command line (a browser's runs to kilobytes: shown, it is cut with `brief`). */
 function commandLine(pid: string): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ').slice(0, 200);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
   } catch {
     return '';
   }
