@@ -1,5 +1,6 @@
 import { ENGINES } from '../browsers/engines.ts';
 import { PRESET_NAMES } from '../topology/nat.ts';
+import { escapeHtml as esc } from './html.ts';
 import { label, outcomeOf, OUTCOMES, unavailableReason, knownReason, type AllureResult, type Outcome } from './results.ts';
 
 /** One test in a grid cell: the ICE configuration it ran with and how it ended. */
@@ -61,7 +62,6 @@ export function overviewGrid(results: readonly AllureResult[]): OverviewGrid {
   };
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 // Width estimate for 12 px sans-serif text (bold headers: 8.5 px a character), generous so labels never overflow their boxes.
 const textWidth = (s: string): number => s.length * 7;
 

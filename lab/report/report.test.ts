@@ -8,8 +8,9 @@ import { chromium } from 'playwright';
 import { findEngine } from '../browsers/engines.ts';
 import { junitXml } from './junit.ts';
 import { cellKey, overviewGrid, overviewSvg, worstOutcome } from './overview.ts';
+import { markdownHtml } from './html.ts';
 import { buildReport, engineVersions } from './report.ts';
-import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, type AllureResult } from './results.ts';
+import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, renderDescription, type AllureResult } from './results.ts';
 
 const CHROMIUM = '156.0.8078.108';
 const FIREFOX = '153.8.0';
@@ -31,6 +32,7 @@ function call(o: {
   extraLabels?: { name: string; value: string }[];
   versions?: boolean;
   startOffset?: number;
+  description?: string;
 }): AllureResult {
   const name = `${o.a} behind ${o.natA} ↔ ${o.b} behind ${o.natB}, ${o.ice}`;
   const start = 1_790_000_000_000 + (o.startOffset ?? 0);
@@ -60,10 +62,27 @@ function call(o: {
       ...(o.tags ?? []).map((t) => ({ name: 'tag', value: t })),
       ...(o.extraLabels ?? []),
     ],
+    ...(o.description ? { description: o.description } : {}),
     start,
     stop: start + 1800,
   };
 }
+
+/** A description as callStory writes it (lab/report/call-report.ts), with text that looks like markup. */
+const STORY = [
+  '**Expected:** relay-udp — A is behind a symmetric NAT: only a relay pair can work',
+  '**Observed:** fail (failed: no <relay> candidate, TURN 403 & 701)',
+  '**Candidates:** A {"host":1,"srflx":1}, B {"host":1}; icecandidateerror A 1, B 0',
+  'Reproduce:',
+  '```\nnpx icelab connect --a chromium@symmetric --b chromium@port-restricted-cone --ice turn-udp <&>\n```',
+].join('\n\n');
+const STORY_HTML = [
+  '<p><strong>Expected:</strong> relay-udp — A is behind a symmetric NAT: only a relay pair can work</p>',
+  '<p><strong>Observed:</strong> fail (failed: no &lt;relay&gt; candidate, TURN 403 &amp; 701)</p>',
+  '<p><strong>Candidates:</strong> A {&quot;host&quot;:1,&quot;srflx&quot;:1}, B {&quot;host&quot;:1}; icecandidateerror A 1, B 0</p>',
+  '<p>Reproduce:</p>',
+  '<pre><code>npx icelab connect --a chromium@symmetric --b chromium@port-restricted-cone --ice turn-udp &lt;&amp;&gt;</code></pre>',
+].join('\n');
 
 /** One of each outcome the report must tell apart. */
 function fixtures(): Record<'pass' | 'failure' | 'known' | 'unavailable' | 'broken', AllureResult> {
@@ -78,6 +97,7 @@ function fixtures(): Record<'pass' | 'failure' | 'known' | 'unavailable' | 'brok
       status: 'failed',
       message: 'connectivity/chromium@symmetric--chromium@port-restricted-cone/turn-udp: expected relay-udp, observed fail — <TURN 403 & no relay>',
       startOffset: 2000,
+      description: STORY,
     }),
     known: call({
       a: 'firefox',
@@ -207,6 +227,23 @@ describe('report: outcomes and categories', function () {
   });
 });
 
+describe('report: descriptions as HTML', function () {
+  it('renders the Markdown the suites write (bold, code, fences, lists), escaping every text', function () {
+    expect(markdownHtml(STORY)).to.equal(STORY_HTML);
+    expect(markdownHtml('**Scenario:**\n\n- 0.0 s — `offer` <b>sent</b>\n- 1.2 s — connected\n\nplain **bold** and `**not bold**`')).to.equal(
+      '<p><strong>Scenario:</strong></p>\n<ul><li>0.0 s — <code>offer</code> &lt;b&gt;sent&lt;/b&gt;</li><li>1.2 s — connected</li></ul>\n<p>plain <strong>bold</strong> and <code>**not bold**</code></p>',
+    );
+    expect(markdownHtml('<script>alert(1)</script>')).to.equal('<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>');
+  });
+
+  it('adds descriptionHtml to a result with a description, and leaves others as they are', function () {
+    const f = fixtures();
+    expect(renderDescription(f.failure)?.descriptionHtml).to.equal(STORY_HTML);
+    expect(renderDescription(f.pass), 'no description').to.equal(null);
+    expect(renderDescription({ ...f.failure, descriptionHtml: '<p>own</p>' }), 'HTML a suite wrote itself').to.equal(null);
+  });
+});
+
 describe('report: JUnit XML', function () {
   const xml = () => junitXml(Object.values(fixtures()).map((r) => liftReason(r) ?? r));
 
@@ -328,6 +365,9 @@ describe('report: npm run report end to end @integration', function () {
     expect(env).to.include(`kernel=${release()}\n`).and.include(`node=${process.version}\n`).and.match(/^icelab=\d+\.\d+\.\d+$/m).and.match(/^coturn=\S+/m);
     expect(readFileSync(first.junit, 'utf8')).to.include('tests="5" failures="1" errors="1" skipped="1"');
     expect(readFileSync(join(dir, 'overview.svg'), 'utf8')).to.include('<svg');
+    const written = JSON.parse(readFileSync(join(resultsDir, `${f.failure.uuid}-result.json`), 'utf8')) as AllureResult;
+    expect(written.descriptionHtml, 'the result file carries the description as HTML').to.equal(STORY_HTML);
+    expect(written.description, 'the Markdown stays for other readers').to.equal(STORY);
 
     // Allure's own categorisation of the generated report, not only our input file.
     type Node = { name: string; children?: Node[] };
@@ -361,8 +401,18 @@ describe('report: npm run report end to end @integration', function () {
       mkdirSync('reports/screenshots', { recursive: true });
       await page.screenshot({ path: 'reports/screenshots/report-categories.png' });
 
-      // The overview result and its HTML attachment, opened the way a reader does.
+      // The failure's description reads as formatted text: no Markdown marks, the reason as written.
       const cases = readdirSync(join(reportDir, 'data', 'test-cases')).map((n) => JSON.parse(readFileSync(join(reportDir, 'data', 'test-cases', n), 'utf8')) as { uid: string; name: string });
+      const failureCase = cases.find((c) => c.name === f.failure.name)!;
+      await page.goto(`${url}/allure-report/index.html#testresult/${failureCase.uid}`);
+      const description = page.locator('.description__text');
+      await description.waitFor({ timeout: 30_000 });
+      expect(await description.locator('strong').allTextContents()).to.deep.equal(['Expected:', 'Observed:', 'Candidates:']);
+      const shown = await description.innerText();
+      expect(shown).to.include('fail (failed: no <relay> candidate, TURN 403 & 701)').and.include('--ice turn-udp <&>').and.not.include('**');
+      expect(await description.locator('pre code').count(), 'the command as a code block').to.equal(1);
+
+      // The overview result and its HTML attachment, opened the way a reader does.
       const overviewCase = cases.find((c) => c.name.startsWith('overview:'));
       expect(overviewCase, 'the overview result is in the report').to.not.equal(undefined);
       await page.goto(`${url}/allure-report/index.html#testresult/${overviewCase!.uid}`);

@@ -5,9 +5,10 @@ import { dirname, join, resolve } from 'node:path';
 import { ENGINES } from '../browsers/engines.ts';
 import { LabError } from '../topology/errors.ts';
 import { claimsTableHtml, readClaims } from './claims-table.ts';
+import { escapeHtml } from './html.ts';
 import { junitXml } from './junit.ts';
 import { overviewGrid, overviewHtml, overviewSvg } from './overview.ts';
-import { CATEGORIES, countOutcomes, label, liftReason, readResults, REPORT_LABEL, type AllureResult } from './results.ts';
+import { CATEGORIES, countOutcomes, label, liftReason, readResults, REPORT_LABEL, renderDescription, type AllureResult } from './results.ts';
 
 export interface ReportOptions {
   resultsDir?: string;
@@ -96,9 +97,10 @@ function allureGenerate(resultsDir: string, reportDir: string): Promise<void> {
 }
 
 /**
- * Turns Allure results into the report teams read: environment, categories and history in the
- * results, the matrix overview (HTML and SVG, attached as an extra result and written beside the
- * report), JUnit XML for CI annotations, then the static HTML report via allure-commandline.
+ * Turns Allure results into the report teams read: reasons in the status message and descriptions
+ * as HTML, environment, categories and history in the results, the matrix overview (HTML and SVG,
+ * attached as an extra result and written beside the report), JUnit XML for CI annotations, then
+ * the static HTML report via allure-commandline.
  */
 export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport> {
   const resultsDir = resolve(opts.resultsDir ?? 'reports/allure-results');
@@ -109,10 +111,10 @@ export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport
 
   const files = readResults(resultsDir);
   const results = files.map(({ file, result }) => {
-    const lifted = liftReason(result);
-    if (!lifted) return result;
-    writeFileSync(file, JSON.stringify(lifted));
-    return lifted;
+    const lifted = liftReason(result) ?? result;
+    const prepared = renderDescription(lifted) ?? lifted;
+    if (prepared !== result) writeFileSync(file, JSON.stringify(prepared));
+    return prepared;
   });
   const counts = countOutcomes(results);
 
@@ -143,7 +145,7 @@ export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport
     claimsHtml: claims
       ? // claimsTableHtml makes a whole page; the overview embeds its body.
         (/<body[^>]*>([\s\S]*)<\/body>/.exec(claimsTableHtml(claims))?.[1] ?? '')
-      : `<h2>Claims</h2><p>No claims table at ${claimsFile.replace(/&/g, '&amp;').replace(/</g, '&lt;')}: the API suite writes it (npx icelab suite api).</p>`,
+      : `<h2>Claims</h2><p>No claims table at ${escapeHtml(claimsFile)}: the API suite writes it (npx icelab suite api).</p>`,
     generated: new Date().toISOString(),
   });
   const overview = join(outDir, 'overview.html');

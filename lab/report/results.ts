@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
+import { markdownHtml } from './html.ts';
 
 /** The parts of an Allure result file (allure-js-commons writes `<uuid>-result.json`) the report reads. */
 export interface AllureStep {
@@ -20,6 +21,7 @@ export interface AllureResult {
   steps?: AllureStep[];
   attachments?: { name: string; source: string; type?: string }[];
   description?: string;
+  descriptionHtml?: string;
   start?: number;
   stop?: number;
 }
@@ -89,6 +91,16 @@ export function liftReason(r: AllureResult): AllureResult | null {
   const reason = unavailableReason(r) ?? knownReason(r);
   if (!reason || r.statusDetails?.message === reason) return null;
   return { ...r, statusDetails: { ...r.statusDetails, message: reason } };
+}
+
+/**
+ * The suites write descriptions in Markdown; Allure shows `descriptionHtml` when there is one.
+ * Returns the result with the description as HTML, or null when there is nothing to render
+ * (no description, or HTML already written).
+ */
+export function renderDescription(r: AllureResult): AllureResult | null {
+  if (!r.description || r.descriptionHtml) return null;
+  return { ...r, descriptionHtml: markdownHtml(r.description) };
 }
 
 /** The four categories teams sort a run by (Allure `categories.json`). */
