@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { chromium } from 'playwright';
 import { findEngine } from '../browsers/engines.ts';
 import { junitXml } from './junit.ts';
-import { cellKey, overviewGrid, overviewSvg, worstOutcome } from './overview.ts';
+import { cellKey, overviewGrid, overviewHtml, overviewSvg, worstOutcome } from './overview.ts';
 import { markdownHtml } from './html.ts';
 import { buildReport, engineVersions } from './report.ts';
 import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, renderDescription, type AllureResult } from './results.ts';
@@ -33,6 +33,8 @@ function call(o: {
   versions?: boolean;
   startOffset?: number;
   description?: string;
+  /** The class the call's pair settled on, as suites/connectivity records it. */
+  settled?: string;
 }): AllureResult {
   const name = `${o.a} behind ${o.natA} ↔ ${o.b} behind ${o.natB}, ${o.ice}`;
   const start = 1_790_000_000_000 + (o.startOffset ?? 0);
@@ -46,7 +48,10 @@ function call(o: {
     statusDetails: o.message ? { message: o.message, trace: `${o.status === 'failed' ? 'AssertionError' : 'Error'}: ${o.message}\n    at Context.<anonymous> (suites/connectivity/connectivity.test.ts:31:13)` } : {},
     steps: (o.steps ?? []).map((s) => ({ ...s, stage: 'finished', steps: [], attachments: [], parameters: [] })),
     attachments: [],
-    parameters: o.versions === false ? [] : [{ name: 'engine versions', value: `${o.a} ${v(o.a)} → ${o.b} ${v(o.b)}` }],
+    parameters: [
+      ...(o.versions === false ? [] : [{ name: 'engine versions', value: `${o.a} ${v(o.a)} → ${o.b} ${v(o.b)}` }]),
+      ...(o.settled ? [{ name: 'settled pair class', value: o.settled }] : []),
+    ],
     labels: [
       { name: 'language', value: 'javascript' },
       { name: 'framework', value: 'mocha' },
@@ -87,7 +92,7 @@ const STORY_HTML = [
 /** One of each outcome the report must tell apart. */
 function fixtures(): Record<'pass' | 'failure' | 'known' | 'unavailable' | 'broken', AllureResult> {
   return {
-    pass: call({ a: 'chromium', b: 'firefox', natA: 'port-restricted-cone', natB: 'port-restricted-cone', ice: 'stun', status: 'passed' }),
+    pass: call({ a: 'chromium', b: 'firefox', natA: 'port-restricted-cone', natB: 'port-restricted-cone', ice: 'stun', status: 'passed', settled: 'srflx' }),
     failure: call({
       a: 'chromium',
       b: 'chromium',
@@ -98,6 +103,7 @@ function fixtures(): Record<'pass' | 'failure' | 'known' | 'unavailable' | 'brok
       message: 'connectivity/chromium@symmetric--chromium@port-restricted-cone/turn-udp: expected relay-udp, observed fail — <TURN 403 & no relay>',
       startOffset: 2000,
       description: STORY,
+      settled: 'fail',
     }),
     known: call({
       a: 'firefox',
@@ -109,6 +115,7 @@ function fixtures(): Record<'pass' | 'failure' | 'known' | 'unavailable' | 'brok
       tags: ['known-deviation'],
       steps: [{ name: 'known deviation: Firefox 153 nominates the relay pair before the prflx pair succeeds', status: 'passed' }],
       startOffset: 4000,
+      settled: 'relay-udp',
     }),
     unavailable: call({
       a: 'webkit',
@@ -269,29 +276,45 @@ describe('report: JUnit XML', function () {
 describe('report: matrix overview', function () {
   it('builds the NAT pair × engine pair grid in preset and engine order', function () {
     const f = fixtures();
-    const extra = call({ a: 'chromium', b: 'firefox', natA: 'port-restricted-cone', natB: 'port-restricted-cone', ice: 'relay-only', status: 'failed', message: 'expected relay-udp, observed fail' });
+    const extra = call({ a: 'chromium', b: 'firefox', natA: 'port-restricted-cone', natB: 'port-restricted-cone', ice: 'relay-only', status: 'failed', message: 'expected relay-udp, observed fail', settled: 'fail' });
     const grid = overviewGrid([...Object.values(f), extra, { uuid: 'x', name: 'api: RTCPeerConnection exists', status: 'passed' as const, labels: [] }].map((r) => liftReason(r) ?? r));
     // Presets in their table order (full-cone before port-restricted-cone), A side first.
     expect(grid.natPairs).to.deep.equal(['port-restricted-cone ↔ port-restricted-cone', 'symmetric ↔ full-cone', 'symmetric ↔ port-restricted-cone', 'udp-blocked ↔ open']);
     expect(grid.enginePairs).to.deep.equal(['chromium → chromium', 'chromium → firefox', 'firefox → chromium', 'webkit → chromium']);
     const cell = grid.cells[cellKey('port-restricted-cone ↔ port-restricted-cone', 'chromium → firefox')]!;
-    expect(cell.map((e) => [e.ice, e.outcome])).to.deep.equal([
-      ['relay-only', 'failed'],
-      ['stun', 'passed'],
+    expect(cell.map((e) => [e.ice, e.settled, e.outcome])).to.deep.equal([
+      ['relay-only', 'fail', 'failed'],
+      ['stun', 'srflx', 'passed'],
     ]);
     expect(worstOutcome(cell)).to.equal('failed');
     expect(grid.cells[cellKey('symmetric ↔ full-cone', 'firefox → chromium')]![0]).to.include({ outcome: 'known' });
-    expect(grid.cells[cellKey('port-restricted-cone ↔ port-restricted-cone', 'webkit → chromium')]![0]!.detail).to.match(/^unavailable: webkit/);
+    expect(grid.cells[cellKey('port-restricted-cone ↔ port-restricted-cone', 'webkit → chromium')]![0]).to.deep.include({ settled: null }).and.have.property('detail').that.matches(/^unavailable: webkit/);
     expect(grid.cells[cellKey('udp-blocked ↔ open', 'chromium → chromium')], 'a pair not run has no cell').to.equal(undefined);
   });
 
-  it('draws one coloured chip per result in the SVG', function () {
-    const svg = overviewSvg(overviewGrid(Object.values(fixtures()).map((r) => liftReason(r) ?? r)));
+  const grid = () => overviewGrid(Object.values(fixtures()).map((r) => liftReason(r) ?? r));
+  // What each chip says: the ICE configuration, then the settled class where the call got that far.
+  const CHIPS = ['stun', 'stun → relay-udp', 'stun → srflx', 'turn-tcp', 'turn-udp → fail'];
+
+  it('draws one coloured chip per result in the SVG, each naming its settled class', function () {
+    const svg = overviewSvg(grid());
     expect(svg).to.match(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="\d+" height="\d+"/);
     // Chips carry a <title> tooltip each; the legend's six swatches do not.
     expect(svg.match(/<g><title>/g)).to.have.length(5);
     for (const fill of ['#2e9d4f', '#c98f00', '#d0342c', '#7d3c98', '#8a9096']) expect(svg).to.include(`rx="4" fill="${fill}"`);
     expect(svg).to.include('&lt;TURN 403 &amp; no relay&gt;');
+    const texts = [...svg.matchAll(/<g><title>[^<]*<\/title><rect [^>]*\/><text [^>]*>([^<]*)<\/text><\/g>/g)].map((m) => m[1]!.replace(/&gt;/g, '>'));
+    expect(texts.sort()).to.deep.equal(CHIPS);
+    // The widest chip fits its cell: the picture grows with the labels.
+    const chipWidths = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="(\d+)" height="18" rx="4"/g)].map((m) => Number(m[1]));
+    const cellWidth = Number(/<rect x="[\d.]+" y="[\d.]+" width="(\d+)" height="26"/.exec(svg)?.[1]);
+    expect(Math.max(...chipWidths)).to.be.lessThan(cellWidth);
+  });
+
+  it('shows the settled class on each chip in the HTML', function () {
+    const html = overviewHtml({ grid: grid(), counts: {}, environment: {}, claimsHtml: '', generated: '2026-01-05T10:00:00.000Z' });
+    const texts = [...html.matchAll(/<span class="chip" data-outcome="\w+"[^>]*>([^<]*)<\/span>/g)].map((m) => m[1]!.replace(/&gt;/g, '>'));
+    expect(texts.sort()).to.deep.equal(CHIPS);
   });
 });
 
@@ -422,13 +445,13 @@ describe('report: npm run report end to end @integration', function () {
       await matrix.waitFor({ timeout: 30_000 });
       expect(await matrix.locator('tbody tr').count(), 'NAT pair rows').to.equal(4);
       expect(await matrix.locator('thead th[scope=col]').allTextContents()).to.deep.equal(['chromium → chromium', 'chromium → firefox', 'firefox → chromium', 'webkit → chromium']);
-      const chips = await matrix.locator('.chip').evaluateAll((els) => els.map((e) => [e.getAttribute('data-outcome'), getComputedStyle(e).backgroundColor]));
+      const chips = await matrix.locator('.chip').evaluateAll((els) => els.map((e) => [e.getAttribute('data-outcome'), getComputedStyle(e).backgroundColor, e.textContent]));
       expect(chips.sort()).to.deep.equal([
-        ['broken', 'rgb(125, 60, 152)'],
-        ['failed', 'rgb(208, 52, 44)'],
-        ['known', 'rgb(201, 143, 0)'],
-        ['passed', 'rgb(46, 157, 79)'],
-        ['unavailable', 'rgb(138, 144, 150)'],
+        ['broken', 'rgb(125, 60, 152)', 'turn-tcp'],
+        ['failed', 'rgb(208, 52, 44)', 'turn-udp → fail'],
+        ['known', 'rgb(201, 143, 0)', 'stun → relay-udp'],
+        ['passed', 'rgb(46, 157, 79)', 'stun → srflx'],
+        ['unavailable', 'rgb(138, 144, 150)', 'stun'],
       ]);
       const claims = frame.locator('#claims');
       await claims.getByText('RTCPeerConnection is exposed on window').waitFor({ timeout: 10_000 });

@@ -38,6 +38,10 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const REPORT_LABEL = 'icelabReport';
 
 export const label = (r: AllureResult, name: string): string | undefined => r.labels?.find((l) => l.name === name)?.value;
+export const parameter = (r: AllureResult, name: string): string | undefined => r.parameters?.find((p) => p.name === name)?.value;
+
+/** The parameter a call's test records the class of its settled pair in (call-report.ts). */
+export const SETTLED_PARAMETER = 'settled pair class';
 const tags = (r: AllureResult): string[] => (r.labels ?? []).filter((l) => l.name === 'tag').map((l) => l.value);
 
 function findStep(steps: AllureStep[] | undefined, prefix: string): string | undefined {
