@@ -9,7 +9,7 @@ import { findEngine } from '../browsers/engines.ts';
 import { junitXml } from './junit.ts';
 import { cellKey, overviewGrid, overviewHtml, overviewSvg, worstOutcome } from './overview.ts';
 import { markdownHtml } from './html.ts';
-import { buildReport, engineVersions } from './report.ts';
+import { buildReport, engineVersions, executorInfo, OVERVIEW_LINK } from './report.ts';
 import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, renderDescription, type AllureResult } from './results.ts';
 
 const CHROMIUM = '156.0.8078.108';
@@ -318,6 +318,21 @@ describe('report: matrix overview', function () {
   });
 });
 
+describe('report: the overview link on the front page', function () {
+  it('links the Executors widget to the overview in the report; on GitHub Actions it also names the run', function () {
+    expect(executorInfo({})).to.deep.equal({ name: 'icelab', type: 'icelab', buildName: OVERVIEW_LINK, buildUrl: 'overview.html' });
+    const gh = { GITHUB_RUN_ID: '42', GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'o/icelab', GITHUB_WORKFLOW: 'ci', GITHUB_RUN_NUMBER: '7' };
+    expect(executorInfo(gh)).to.deep.equal({
+      name: 'GitHub Actions: ci #7',
+      type: 'github',
+      buildName: OVERVIEW_LINK,
+      buildUrl: 'overview.html',
+      reportName: 'ci #7',
+      reportUrl: 'https://github.com/o/icelab/actions/runs/42',
+    });
+  });
+});
+
 /** Serves a directory on 127.0.0.1 (Allure's page loads its data over http). */
 async function serve(root: string): Promise<{ url: string; server: Server }> {
   const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.txt': 'text/plain' };
@@ -405,8 +420,14 @@ describe('report: npm run report end to end @integration', function () {
     // A second run over the same results picks up the first report's history: the trend has two points.
     const second = await buildReport({ resultsDir, reportDir, claimsFile });
     expect(existsSync(join(resultsDir, 'history', 'history.json'))).to.equal(true);
-    const trend = JSON.parse(readFileSync(join(reportDir, 'widgets', 'history-trend.json'), 'utf8')) as unknown[];
-    expect(trend, 'history-trend.json after two builds').to.have.length(2);
+    const trend = JSON.parse(readFileSync(join(reportDir, 'widgets', 'history-trend.json'), 'utf8')) as { data: { total: number } }[];
+    expect(trend.map((t) => t.data.total), 'history-trend.json after two builds: the five tests each time').to.deep.equal([5, 5]);
+
+    // Only the real tests are results: nothing else is written as one, and Allure counts five.
+    expect(readdirSync(resultsDir).filter((n) => n.endsWith('-result.json')).sort()).to.deep.equal(Object.values(f).map((r) => `${r.uuid}-result.json`).sort());
+    const statistic = (JSON.parse(readFileSync(join(reportDir, 'widgets', 'summary.json'), 'utf8')) as { statistic: Record<string, number> }).statistic;
+    expect(statistic).to.deep.equal({ failed: 1, broken: 1, skipped: 1, passed: 2, unknown: 0, total: 5 });
+    expect(readdirSync(join(reportDir, 'data', 'test-cases')), 'test cases in the report').to.have.length(5);
 
     const { url, server } = await serve(dir);
     const found = findEngine('chromium');
@@ -435,14 +456,17 @@ describe('report: npm run report end to end @integration', function () {
       expect(shown).to.include('fail (failed: no <relay> candidate, TURN 403 & 701)').and.include('--ice turn-udp <&>').and.not.include('**');
       expect(await description.locator('pre code').count(), 'the command as a code block').to.equal(1);
 
-      // The overview result and its HTML attachment, opened the way a reader does.
-      const overviewCase = cases.find((c) => c.name.startsWith('overview:'));
-      expect(overviewCase, 'the overview result is in the report').to.not.equal(undefined);
-      await page.goto(`${url}/allure-report/index.html#testresult/${overviewCase!.uid}`);
-      await page.getByText('overview.html', { exact: true }).first().click({ timeout: 30_000 });
-      const frame = page.frameLocator('iframe').first();
-      const matrix = frame.locator('table#matrix');
+      // The front page: the real tests only, and the overview one click away (Executors widget).
+      await page.goto(`${url}/allure-report/index.html`);
+      const link = page.locator('[data-id="executors"]').getByRole('link', { name: OVERVIEW_LINK });
+      await link.waitFor({ timeout: 30_000 });
+      const total = await page.locator('[data-id="summary"] .summary-widget__stats').innerText();
+      expect(total.replace(/\s+/g, ' '), 'the front page counts the five tests').to.equal('5 test cases');
+      await page.screenshot({ path: 'reports/screenshots/report-front.png' });
+      const [overviewPage] = await Promise.all([page.context().waitForEvent('page'), link.click()]);
+      const matrix = overviewPage!.locator('table#matrix');
       await matrix.waitFor({ timeout: 30_000 });
+      expect(overviewPage!.url()).to.equal(`${url}/allure-report/overview.html`);
       expect(await matrix.locator('tbody tr').count(), 'NAT pair rows').to.equal(4);
       expect(await matrix.locator('thead th[scope=col]').allTextContents()).to.deep.equal(['chromium → chromium', 'chromium → firefox', 'firefox → chromium', 'webkit → chromium']);
       const chips = await matrix.locator('.chip').evaluateAll((els) => els.map((e) => [e.getAttribute('data-outcome'), getComputedStyle(e).backgroundColor, e.textContent]));
@@ -453,12 +477,12 @@ describe('report: npm run report end to end @integration', function () {
         ['passed', 'rgb(46, 157, 79)', 'stun → srflx'],
         ['unavailable', 'rgb(138, 144, 150)', 'stun'],
       ]);
-      const claims = frame.locator('#claims');
+      const claims = overviewPage!.locator('#claims');
       await claims.getByText('RTCPeerConnection is exposed on window').waitFor({ timeout: 10_000 });
       await claims.getByText('webkitRTCPeerConnection is not exposed').waitFor({ timeout: 10_000 });
       expect(await claims.locator('tr[data-claim]').count(), 'claim rows').to.equal(2);
       expect(await claims.locator('tr[data-claim="api/webkit-prefix"] td').allTextContents()).to.include.members(['falsewebkitRTCPeerConnection === RTCPeerConnection']);
-      await page.screenshot({ path: 'reports/screenshots/report-overview.png' });
+      await overviewPage!.screenshot({ path: 'reports/screenshots/report-overview.png' });
 
       // The SVG picture renders as an image of the size it declares.
       await page.goto(`${url}/overview.svg`);

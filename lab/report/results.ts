@@ -34,9 +34,6 @@ export interface AllureResult {
 export const OUTCOMES = ['passed', 'known', 'failed', 'broken', 'unavailable', 'skipped'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** The label our own overview result carries, so it is never counted as a test. */
-export const REPORT_LABEL = 'icelabReport';
-
 export const label = (r: AllureResult, name: string): string | undefined => r.labels?.find((l) => l.name === name)?.value;
 export const parameter = (r: AllureResult, name: string): string | undefined => r.parameters?.find((p) => p.name === name)?.value;
 
@@ -122,7 +119,7 @@ export interface ResultFile {
 
 /**
  * Reads every `*-result.json` in `dir`. A retried test (same historyId) counts once: its last run,
- * as Allure shows it. Our own overview result is left out.
+ * as Allure shows it.
  */
 export function readResults(dir: string): ResultFile[] {
   if (!existsSync(dir)) {
@@ -140,7 +137,6 @@ export function readResults(dir: string): ResultFile[] {
     if (typeof result?.name !== 'string' || typeof result.uuid !== 'string') {
       throw new LabError('ERR_BAD_RESULT', `${file}: not an Allure result (no "uuid"/"name")`, { hint: 'only Allure result files (*-result.json) belong in the results directory' });
     }
-    if (label(result, REPORT_LABEL)) continue;
     const key = result.historyId ?? result.uuid;
     const prev = latest.get(key);
     if (!prev || (result.stop ?? 0) >= (prev.result.stop ?? 0)) latest.set(key, { file, result });
