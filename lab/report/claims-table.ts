@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ENGINES } from '../browsers/engines.ts';
 import { LabError } from '../topology/errors.ts';
 import { escapeHtml as esc } from './html.ts';
+import { reportsDir } from './results.ts';
 
 /**
  * The claims table: each factual claim of the seed guide and what every engine actually does.
@@ -32,8 +33,8 @@ export type ClaimVerdict = z.infer<typeof VerdictSchema>;
 export type ClaimRow = z.infer<typeof ClaimRowSchema>;
 export type ClaimsFile = z.infer<typeof ClaimsFileSchema>;
 
-/** reports/claims.json under ICELAB_REPORTS_DIR (default <cwd>/reports). */
-export const claimsFile = (env = process.env): string => join(env.ICELAB_REPORTS_DIR ?? join(process.cwd(), 'reports'), 'claims.json');
+/** claims.json in the reports directory (ICELAB_REPORTS_DIR, default <cwd>/reports). */
+export const claimsFile = (env = process.env): string => join(reportsDir(env), 'claims.json');
 
 export function writeClaims(data: ClaimsFile, file = claimsFile()): string {
   mkdirSync(dirname(file), { recursive: true });

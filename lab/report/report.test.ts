@@ -10,7 +10,7 @@ import { junitXml } from './junit.ts';
 import { cellKey, overviewGrid, overviewHtml, overviewSvg, worstOutcome } from './overview.ts';
 import { markdownHtml } from './html.ts';
 import { buildReport, engineVersions, executorInfo, OVERVIEW_LINK } from './report.ts';
-import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, renderDescription, type AllureResult } from './results.ts';
+import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, renderDescription, reportsDir, type AllureResult } from './results.ts';
 
 const CHROMIUM = '156.0.8078.108';
 const FIREFOX = '153.8.0';
@@ -352,25 +352,30 @@ async function serve(root: string): Promise<{ url: string; server: Server }> {
 }
 
 describe('report: without Java @integration', function () {
-  it('says Java is missing and how to install it, after writing JUnit and the overview', async function () {
+  it('says Java is missing and how to install it, after writing JUnit and the overview into ICELAB_REPORTS_DIR', async function () {
     const dir = mkdtempSync(join(tmpdir(), 'icelab-nojava-'));
-    const saved = { PATH: process.env.PATH, JAVA_HOME: process.env.JAVA_HOME };
+    const saved = { PATH: process.env.PATH, JAVA_HOME: process.env.JAVA_HOME, ICELAB_REPORTS_DIR: process.env.ICELAB_REPORTS_DIR };
     try {
-      mkdirSync(join(dir, 'results'));
+      mkdirSync(join(dir, 'allure-results'));
       const r = fixtures().pass;
-      writeFileSync(join(dir, 'results', `${r.uuid}-result.json`), JSON.stringify(r));
+      writeFileSync(join(dir, 'allure-results', `${r.uuid}-result.json`), JSON.stringify(r));
       process.env.PATH = join(dir, 'no-bin');
       delete process.env.JAVA_HOME;
-      const err = await buildReport({ resultsDir: join(dir, 'results'), reportDir: join(dir, 'report'), claimsFile: join(dir, 'none.json') }).then(
+      // No directories given: results, report and claims are looked for in the reports directory.
+      process.env.ICELAB_REPORTS_DIR = dir;
+      const err = await buildReport().then(
         () => null,
         (e: unknown) => e as Error & { code?: string },
       );
       expect(err?.code).to.equal('ERR_NO_JAVA');
       expect(err?.message).to.match(/needs Java[\s\S]*`java` was not found on PATH[\s\S]*To fix: apt-get install default-jre-headless/);
       expect(existsSync(join(dir, 'junit.xml')) && existsSync(join(dir, 'overview.html'))).to.equal(true);
+      expect(readFileSync(join(dir, 'overview.html'), 'utf8'), 'claims looked for in the reports directory').to.include(`No claims table at ${join(dir, 'claims.json')}`);
     } finally {
       process.env.PATH = saved.PATH;
       if (saved.JAVA_HOME !== undefined) process.env.JAVA_HOME = saved.JAVA_HOME;
+      if (saved.ICELAB_REPORTS_DIR === undefined) delete process.env.ICELAB_REPORTS_DIR;
+      else process.env.ICELAB_REPORTS_DIR = saved.ICELAB_REPORTS_DIR;
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -442,8 +447,8 @@ describe('report: npm run report end to end @integration', function () {
       for (const name of ['Unexpected failure', 'Known deviation', 'Engine unavailable', 'Lab broken']) {
         await page.getByText(name, { exact: true }).first().waitFor({ timeout: 30_000 });
       }
-      mkdirSync('reports/screenshots', { recursive: true });
-      await page.screenshot({ path: 'reports/screenshots/report-categories.png' });
+      mkdirSync(join(reportsDir(), 'screenshots'), { recursive: true });
+      await page.screenshot({ path: join(reportsDir(), 'screenshots', 'report-categories.png') });
 
       // The failure's description reads as formatted text: no Markdown marks, the reason as written.
       const cases = readdirSync(join(reportDir, 'data', 'test-cases')).map((n) => JSON.parse(readFileSync(join(reportDir, 'data', 'test-cases', n), 'utf8')) as { uid: string; name: string });
@@ -462,7 +467,7 @@ describe('report: npm run report end to end @integration', function () {
       await link.waitFor({ timeout: 30_000 });
       const total = await page.locator('[data-id="summary"] .summary-widget__stats').innerText();
       expect(total.replace(/\s+/g, ' '), 'the front page counts the five tests').to.equal('5 test cases');
-      await page.screenshot({ path: 'reports/screenshots/report-front.png' });
+      await page.screenshot({ path: join(reportsDir(), 'screenshots', 'report-front.png') });
       const [overviewPage] = await Promise.all([page.context().waitForEvent('page'), link.click()]);
       const matrix = overviewPage!.locator('table#matrix');
       await matrix.waitFor({ timeout: 30_000 });
@@ -482,14 +487,14 @@ describe('report: npm run report end to end @integration', function () {
       await claims.getByText('webkitRTCPeerConnection is not exposed').waitFor({ timeout: 10_000 });
       expect(await claims.locator('tr[data-claim]').count(), 'claim rows').to.equal(2);
       expect(await claims.locator('tr[data-claim="api/webkit-prefix"] td').allTextContents()).to.include.members(['falsewebkitRTCPeerConnection === RTCPeerConnection']);
-      await overviewPage!.screenshot({ path: 'reports/screenshots/report-overview.png' });
+      await overviewPage!.screenshot({ path: join(reportsDir(), 'screenshots', 'report-overview.png') });
 
       // The SVG picture renders as an image of the size it declares.
       await page.goto(`${url}/overview.svg`);
       const size = await page.locator('svg').evaluate((s) => [s.getBoundingClientRect().width, s.querySelectorAll('g > title').length]);
       expect(size[0]).to.be.greaterThan(300);
       expect(size[1]).to.equal(5);
-      await page.screenshot({ path: 'reports/screenshots/report-matrix-svg.png' });
+      await page.screenshot({ path: join(reportsDir(), 'screenshots', 'report-matrix-svg.png') });
       expect(errors, 'page errors').to.deep.equal([]);
     } finally {
       await browser.close();

@@ -4,12 +4,13 @@ import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ENGINES } from '../browsers/engines.ts';
 import { LabError } from '../topology/errors.ts';
-import { claimsTableHtml, readClaims, type ClaimsFile } from './claims-table.ts';
+import { claimsFile as claimsFileIn, claimsTableHtml, readClaims, type ClaimsFile } from './claims-table.ts';
 import { escapeHtml } from './html.ts';
 import { junitXml } from './junit.ts';
 import { overviewGrid, overviewHtml, overviewSvg, type OverviewGrid } from './overview.ts';
-import { CATEGORIES, countOutcomes, label, liftReason, readResults, renderDescription, type AllureResult } from './results.ts';
+import { CATEGORIES, countOutcomes, label, liftReason, readResults, renderDescription, reportsDir, type AllureResult } from './results.ts';
 
+/** Defaults: allure-results, allure-report and claims.json in the reports directory (reportsDir()). */
 export interface ReportOptions {
   resultsDir?: string;
   reportDir?: string;
@@ -131,9 +132,9 @@ function overviewPage(grid: OverviewGrid, counts: Record<string, number>, env: R
  * result, so the report's counts and trends are the real tests' only.
  */
 export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport> {
-  const resultsDir = resolve(opts.resultsDir ?? 'reports/allure-results');
-  const reportDir = resolve(opts.reportDir ?? 'reports/allure-report');
-  const claimsFile = resolve(opts.claimsFile ?? 'reports/claims.json');
+  const resultsDir = resolve(opts.resultsDir ?? join(reportsDir(), 'allure-results'));
+  const reportDir = resolve(opts.reportDir ?? join(reportsDir(), 'allure-report'));
+  const claimsFile = resolve(opts.claimsFile ?? claimsFileIn());
   const outDir = dirname(reportDir);
   mkdirSync(outDir, { recursive: true });
 

@@ -1,7 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import { markdownHtml } from './html.ts';
+
+/**
+ * Where reports and evidence go: ICELAB_REPORTS_DIR (`icelab suite` passes it to the suites),
+ * else ./reports in the working directory — never the package's own directory.
+ */
+export const reportsDir = (env: NodeJS.ProcessEnv = process.env): string => resolve(env.ICELAB_REPORTS_DIR ?? 'reports');
 
 /** The parts of an Allure result file (allure-js-commons writes `<uuid>-result.json`) the report reads. */
 export interface AllureStep {
