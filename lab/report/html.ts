@@ -11,7 +11,10 @@ const inline = (s: string): string =>
 /**
  * The Markdown the suites write into Allure descriptions as HTML: paragraphs, `- ` lists, fenced
  * code, **bold** and `code`. Every piece of text is escaped, so a reason such as
- * `<TURN 403 & no relay>` reads as written. (Allure's own conversion drops anything tag-like.)
+ * `<relay>` reads as written (Allure's own conversion drops anything tag-like). Plain elements
+ * only: Allure 2.46.1 strips style and class attributes when it generates the report, and its
+ * stylesheet shows <strong> and <code> like body text, so what the reader gains is one line per
+ * paragraph, the command as its own block, and no Markdown marks.
  */
 export function markdownHtml(md: string): string {
   const out: string[] = [];
