@@ -1,5 +1,6 @@
 import * as allure from 'allure-js-commons';
 import type { CallResult, CallSpec } from '../scenario/call.ts';
+import { SETTLED_PARAMETER } from './results.ts';
 
 /**
  * Labels a call's Allure test the way teams filter reports: engine and version of each side, NAT
@@ -18,6 +19,11 @@ export async function labelCall(spec: CallSpec, natA: string, natB: string, iceN
   );
   if (versions.a) await allure.parameter('engine A', `${spec.a.engine} ${versions.a}`);
   if (versions.b) await allure.parameter('engine B', `${spec.b.engine} ${versions.b}`);
+}
+
+/** Records the class the call's pair settled on, where the report's overview reads it. */
+export async function recordSettled(r: CallResult): Promise<void> {
+  await allure.parameter(SETTLED_PARAMETER, r.observed);
 }
 
 /** The story of a call for the report: what was expected, what happened, how to reproduce it. */

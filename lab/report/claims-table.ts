@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ENGINES } from '../browsers/engines.ts';
 import { LabError } from '../topology/errors.ts';
+import { escapeHtml as esc } from './html.ts';
+import { reportsDir } from './results.ts';
 
 /**
  * The claims table: each factual claim of the seed guide and what every engine actually does.
@@ -31,8 +33,8 @@ export type ClaimVerdict = z.infer<typeof VerdictSchema>;
 export type ClaimRow = z.infer<typeof ClaimRowSchema>;
 export type ClaimsFile = z.infer<typeof ClaimsFileSchema>;
 
-/** reports/claims.json under ICELAB_REPORTS_DIR (default <cwd>/reports). */
-export const claimsFile = (env = process.env): string => join(env.ICELAB_REPORTS_DIR ?? join(process.cwd(), 'reports'), 'claims.json');
+/** claims.json in the reports directory (ICELAB_REPORTS_DIR, default <cwd>/reports). */
+export const claimsFile = (env = process.env): string => join(reportsDir(env), 'claims.json');
 
 export function writeClaims(data: ClaimsFile, file = claimsFile()): string {
   mkdirSync(dirname(file), { recursive: true });
@@ -98,7 +100,6 @@ export function formatClaimsTable(claims: Input): string {
   return [...out, '', `${rows.length} claims — ${counts.join('; ')}`, ...(notes.length ? ['', 'Where a claim does not hold:', ...notes] : [])].join('\n') + '\n';
 }
 
-const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const COLOURS: Record<Verdict | 'none', string> = { true: '#d4f4dd', false: '#f9d0d0', unavailable: '#e4e4e4', error: '#f9d0d0', none: '#e4e4e4' };
 
 /** A self-contained HTML page (inline styles only): green true, red false/error, grey unavailable. */

@@ -1,10 +1,13 @@
 import { ENGINES } from '../browsers/engines.ts';
 import { PRESET_NAMES } from '../topology/nat.ts';
-import { label, outcomeOf, OUTCOMES, unavailableReason, knownReason, type AllureResult, type Outcome } from './results.ts';
+import { escapeHtml as esc } from './html.ts';
+import { label, outcomeOf, OUTCOMES, parameter, SETTLED_PARAMETER, unavailableReason, knownReason, type AllureResult, type Outcome } from './results.ts';
 
-/** One test in a grid cell: the ICE configuration it ran with and how it ended. */
+/** One test in a grid cell: the ICE configuration it ran with, the class its pair settled on, how it ended. */
 export interface GridEntry {
   ice: string;
+  /** null when the call never got that far (engine unavailable, lab broken). */
+  settled: string | null;
   outcome: Outcome;
   test: string;
   detail: string;
@@ -50,7 +53,7 @@ export function overviewGrid(results: readonly AllureResult[]): OverviewGrid {
     if (!cols.some(([a, b]) => a === ea && b === eb)) cols.push([ea, eb]);
     const outcome = outcomeOf(r);
     const detail = unavailableReason(r) ?? knownReason(r) ?? r.statusDetails?.message ?? outcome;
-    (cells[cellKey(natPair, enginePair)] ??= []).push({ ice: label(r, 'iceTransport') ?? '?', outcome, test: r.name, detail });
+    (cells[cellKey(natPair, enginePair)] ??= []).push({ ice: label(r, 'iceTransport') ?? '?', settled: parameter(r, SETTLED_PARAMETER) ?? null, outcome, test: r.name, detail });
   }
   for (const list of Object.values(cells)) list.sort((a, b) => a.ice.localeCompare(b.ice));
   const pairOrder = (order: readonly string[]) => ([a1, b1]: [string, string], [a2, b2]: [string, string]) => byOrder(order)(a1, a2) || byOrder(order)(b1, b2);
@@ -61,13 +64,15 @@ export function overviewGrid(results: readonly AllureResult[]): OverviewGrid {
   };
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** What a chip says: the ICE configuration and, once the call got that far, what it settled on. */
+export const chipText = (e: GridEntry): string => (e.settled ? `${e.ice} → ${e.settled}` : e.ice);
+
 // Width estimate for 12 px sans-serif text (bold headers: 8.5 px a character), generous so labels never overflow their boxes.
 const textWidth = (s: string): number => s.length * 7;
 
-/** The grid as a standalone SVG picture: rows NAT pairs, columns engine pairs, one chip per ICE configuration. */
+/** The grid as a standalone SVG picture: rows NAT pairs, columns engine pairs, one chip per ICE configuration and its settled class. */
 export function overviewSvg(grid: OverviewGrid, title = 'icelab connectivity matrix'): string {
-  const chipW = (e: GridEntry) => textWidth(e.ice) + 12;
+  const chipW = (e: GridEntry) => textWidth(chipText(e)) + 12;
   const cellW = Math.max(120, ...grid.enginePairs.map((c) => Math.ceil(c.length * 8.5) + 16), ...Object.values(grid.cells).map((l) => l.reduce((w, e) => w + chipW(e) + 4, 8)));
   const rowH = 28;
   const left = Math.max(140, ...grid.natPairs.map((r) => textWidth(r) + 16));
@@ -97,7 +102,7 @@ export function overviewSvg(grid: OverviewGrid, title = 'icelab connectivity mat
         out.push(
           `<g><title>${esc(`${e.test}: ${s.label} — ${e.detail}`)}</title>` +
             `<rect x="${cx}" y="${y + 5}" width="${chipW(e)}" height="${rowH - 10}" rx="4" fill="${s.fill}"/>` +
-            `<text x="${cx + 6}" y="${y + 18}" fill="${s.text}">${esc(e.ice)}</text></g>`,
+            `<text x="${cx + 6}" y="${y + 18}" fill="${s.text}">${esc(chipText(e))}</text></g>`,
         );
         cx += chipW(e) + 4;
       }
@@ -127,7 +132,7 @@ export function overviewHtml(p: OverviewPage): string {
   const { grid } = p;
   const chip = (e: GridEntry) => {
     const s = OUTCOME_STYLE[e.outcome];
-    return `<span class="chip" data-outcome="${e.outcome}" style="background:${s.fill};color:${s.text}" title="${esc(`${e.test}: ${s.label} — ${e.detail}`)}">${esc(e.ice)}</span>`;
+    return `<span class="chip" data-outcome="${e.outcome}" style="background:${s.fill};color:${s.text}" title="${esc(`${e.test}: ${s.label} — ${e.detail}`)}">${esc(chipText(e))}</span>`;
   };
   const rows = grid.natPairs.map((r) => {
     const tds = grid.enginePairs.map((c) => {
@@ -151,7 +156,7 @@ thead th{background:#f4f5f6}.chip{display:inline-block;border-radius:4px;padding
 <h1>icelab overview</h1>
 <p class="muted">Generated ${esc(p.generated)} — ${p.counts.total ?? 0} tests. ${legend}</p>
 <h2>Connectivity matrix: NAT pair × engine pair</h2>
-<p class="muted">One chip per ICE configuration, coloured by outcome; a cell is tinted by its worst result. Hover a chip for the test and why.</p>
+<p class="muted">One chip per ICE configuration with the class its pair settled on (ICE configuration → class), coloured by outcome; a cell is tinted by its worst result. Hover a chip for the test and why.</p>
 ${grid.natPairs.length ? `<table id="matrix"><thead><tr><th>NAT A ↔ NAT B</th>${grid.enginePairs.map((c) => `<th scope="col">${esc(c)}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table>` : '<p id="matrix">No connectivity results in this run (no test carries engineA/engineB/natA/natB labels).</p>'}
 <div id="claims">${p.claimsHtml}</div>
 <h2>Environment</h2>

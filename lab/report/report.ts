@@ -6,11 +6,13 @@ import { dirname, join, resolve } from 'node:path';
 import { ENGINES } from '../browsers/engines.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { LabError } from '../topology/errors.ts';
-import { claimsTableHtml, readClaims } from './claims-table.ts';
+import { claimsFile as claimsFileIn, claimsTableHtml, readClaims, type ClaimsFile } from './claims-table.ts';
+import { escapeHtml } from './html.ts';
 import { junitXml } from './junit.ts';
-import { overviewGrid, overviewHtml, overviewSvg } from './overview.ts';
-import { CATEGORIES, countOutcomes, label, liftReason, readResults, REPORT_LABEL, type AllureResult } from './results.ts';
+import { overviewGrid, overviewHtml, overviewSvg, type OverviewGrid } from './overview.ts';
+import { CATEGORIES, countOutcomes, label, liftReason, readResults, renderDescription, reportsDir, type AllureResult } from './results.ts';
 
+/** Defaults: allure-results, allure-report and claims.json in the reports directory (reportsDir()). */
 export interface ReportOptions {
   resultsDir?: string;
   reportDir?: string;
@@ -25,7 +27,6 @@ export interface BuiltReport {
 
 // allure-commandline wherever npm put it (hoisted into an app's node_modules, say).
 const ALLURE = join(dirname(createRequire(import.meta.url).resolve('allure-commandline/package.json')), 'dist/bin/allure');
-const OVERVIEW_ID = 'icelab-overview';
 
 /** Engine versions seen in the results ("chromium 156.0.7…" in parameters and labels), else from the claims file. */
 export function engineVersions(results: readonly AllureResult[], claimed: Partial<Record<string, string | null>> = {}): Record<string, string> {
@@ -97,24 +98,54 @@ function allureGenerate(resultsDir: string, reportDir: string): Promise<void> {
   });
 }
 
+/** Where the report's front page links the overview: the Executors widget, which takes a relative link. */
+export const OVERVIEW_LINK = 'Matrix overview and claims';
+
 /**
- * Turns Allure results into the report teams read: environment, categories and history in the
- * results, the matrix overview (HTML and SVG, attached as an extra result and written beside the
- * report), JUnit XML for CI annotations, then the static HTML report via allure-commandline.
+ * Allure's executor.json. Its Executors widget is on the report's front page and links
+ * `buildName` to `buildUrl`: that link opens the overview copied into the report. On GitHub
+ * Actions the run is named beside it, and the history trend links back to the run (`reportUrl`).
+ */
+export function executorInfo(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const link = { buildName: OVERVIEW_LINK, buildUrl: 'overview.html' };
+  if (!env.GITHUB_RUN_ID) return { name: 'icelab', type: 'icelab', ...link };
+  const run = `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+  return { name: `GitHub Actions: ${env.GITHUB_WORKFLOW} #${env.GITHUB_RUN_NUMBER}`, type: 'github', ...link, reportName: `${env.GITHUB_WORKFLOW} #${env.GITHUB_RUN_NUMBER}`, reportUrl: run };
+}
+
+function overviewPage(grid: OverviewGrid, counts: Record<string, number>, env: Record<string, string>, claims: ClaimsFile | null, claimsFile: string): string {
+  return overviewHtml({
+    grid,
+    counts,
+    environment: env,
+    claimsHtml: claims
+      ? // claimsTableHtml makes a whole page; the overview embeds its body.
+        (/<body[^>]*>([\s\S]*)<\/body>/.exec(claimsTableHtml(claims))?.[1] ?? '')
+      : `<h2>Claims</h2><p>No claims table at ${escapeHtml(claimsFile)}: the API suite writes it (npx icelab suite api).</p>`,
+    generated: new Date().toISOString(),
+  });
+}
+
+/**
+ * Turns Allure results into the report teams read: reasons in the status message and descriptions
+ * as HTML, environment, categories, executor and history in the results, JUnit XML for CI
+ * annotations, then the static HTML report via allure-commandline. The matrix overview (HTML and
+ * SVG) is written beside the report and into it, linked from its front page: it is not a test
+ * result, so the report's counts and trends are the real tests' only.
  */
 export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport> {
-  const resultsDir = resolve(opts.resultsDir ?? 'reports/allure-results');
-  const reportDir = resolve(opts.reportDir ?? 'reports/allure-report');
-  const claimsFile = resolve(opts.claimsFile ?? 'reports/claims.json');
+  const resultsDir = resolve(opts.resultsDir ?? join(reportsDir(), 'allure-results'));
+  const reportDir = resolve(opts.reportDir ?? join(reportsDir(), 'allure-report'));
+  const claimsFile = resolve(opts.claimsFile ?? claimsFileIn());
   const outDir = dirname(reportDir);
   mkdirSync(outDir, { recursive: true });
 
   const files = readResults(resultsDir);
   const results = files.map(({ file, result }) => {
-    const lifted = liftReason(result);
-    if (!lifted) return result;
-    writeFileSync(file, JSON.stringify(lifted));
-    return lifted;
+    const lifted = liftReason(result) ?? result;
+    const prepared = renderDescription(lifted) ?? lifted;
+    if (prepared !== result) writeFileSync(file, JSON.stringify(prepared));
+    return prepared;
   });
   const counts = countOutcomes(results);
 
@@ -125,10 +156,7 @@ export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport
   const env = environment(results, claims?.engines ?? {});
   writeFileSync(join(resultsDir, 'environment.properties'), properties(env));
   writeFileSync(join(resultsDir, 'categories.json'), JSON.stringify(CATEGORIES, null, 2));
-  if (process.env.GITHUB_RUN_ID) {
-    const url = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`;
-    writeFileSync(join(resultsDir, 'executor.json'), JSON.stringify({ name: 'GitHub Actions', type: 'github', buildName: `${process.env.GITHUB_WORKFLOW} #${process.env.GITHUB_RUN_NUMBER}`, buildUrl: url, reportUrl: url }));
-  }
+  writeFileSync(join(resultsDir, 'executor.json'), JSON.stringify(executorInfo()));
   // allure generate --clean removes the previous report: carry its history over first (trend widgets).
   const history = join(reportDir, 'history');
   if (existsSync(history)) {
@@ -137,48 +165,11 @@ export async function buildReport(opts: ReportOptions = {}): Promise<BuiltReport
   }
 
   const grid = overviewGrid(results);
-  const svg = overviewSvg(grid);
-  const html = overviewHtml({
-    grid,
-    counts,
-    environment: env,
-    claimsHtml: claims
-      ? // claimsTableHtml makes a whole page; the overview embeds its body.
-        (/<body[^>]*>([\s\S]*)<\/body>/.exec(claimsTableHtml(claims))?.[1] ?? '')
-      : `<h2>Claims</h2><p>No claims table at ${claimsFile.replace(/&/g, '&amp;').replace(/</g, '&lt;')}: the API suite writes it (npx icelab suite api).</p>`,
-    generated: new Date().toISOString(),
-  });
-  const overview = join(outDir, 'overview.html');
-  writeFileSync(overview, html);
-  writeFileSync(join(outDir, 'overview.svg'), svg);
-  writeFileSync(join(resultsDir, `${OVERVIEW_ID}-matrix-attachment.html`), html);
-  writeFileSync(join(resultsDir, `${OVERVIEW_ID}-matrix-attachment.svg`), svg);
-  const now = Date.now();
-  const overviewResult = {
-    uuid: OVERVIEW_ID,
-    historyId: OVERVIEW_ID,
-    name: 'overview: connectivity matrix and claims',
-    fullName: 'icelab overview',
-    status: 'passed',
-    stage: 'finished',
-    description: `The run at a glance: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}. Open the HTML attachment for the grid of NAT pair × engine pair and the claims table.`,
-    labels: [
-      { name: REPORT_LABEL, value: 'overview' },
-      { name: 'parentSuite', value: 'overview' },
-      { name: 'severity', value: 'trivial' },
-    ],
-    parameters: [],
-    steps: [],
-    attachments: [
-      { name: 'overview.html', source: `${OVERVIEW_ID}-matrix-attachment.html`, type: 'text/html' },
-      { name: 'matrix.svg', source: `${OVERVIEW_ID}-matrix-attachment.svg`, type: 'image/svg+xml' },
-    ],
-    start: now,
-    stop: now,
-  };
-  writeFileSync(join(resultsDir, `${OVERVIEW_ID}-result.json`), JSON.stringify(overviewResult));
+  const pages = { 'overview.html': overviewPage(grid, counts, env, claims, claimsFile), 'overview.svg': overviewSvg(grid) };
+  for (const [name, text] of Object.entries(pages)) writeFileSync(join(outDir, name), text);
 
   requireJava();
   await allureGenerate(resultsDir, reportDir);
-  return { reportDir, junit, overview, counts };
+  for (const [name, text] of Object.entries(pages)) writeFileSync(join(reportDir, name), text);
+  return { reportDir, junit, overview: join(outDir, 'overview.html'), counts };
 }

@@ -1,6 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LabError } from '../topology/errors.ts';
+import { markdownHtml } from './html.ts';
+
+/**
+ * Where reports and evidence go: ICELAB_REPORTS_DIR (`icelab suite` passes it to the suites),
+ * else ./reports in the working directory — never the package's own directory.
+ */
+export const reportsDir = (env: NodeJS.ProcessEnv = process.env): string => resolve(env.ICELAB_REPORTS_DIR ?? 'reports');
 
 /** The parts of an Allure result file (allure-js-commons writes `<uuid>-result.json`) the report reads. */
 export interface AllureStep {
@@ -20,6 +27,7 @@ export interface AllureResult {
   steps?: AllureStep[];
   attachments?: { name: string; source: string; type?: string }[];
   description?: string;
+  descriptionHtml?: string;
   start?: number;
   stop?: number;
 }
@@ -32,10 +40,11 @@ export interface AllureResult {
 export const OUTCOMES = ['passed', 'known', 'failed', 'broken', 'unavailable', 'skipped'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** The label our own overview result carries, so it is never counted as a test. */
-export const REPORT_LABEL = 'icelabReport';
-
 export const label = (r: AllureResult, name: string): string | undefined => r.labels?.find((l) => l.name === name)?.value;
+export const parameter = (r: AllureResult, name: string): string | undefined => r.parameters?.find((p) => p.name === name)?.value;
+
+/** The parameter a call's test records the class of its settled pair in (call-report.ts). */
+export const SETTLED_PARAMETER = 'settled pair class';
 const tags = (r: AllureResult): string[] => (r.labels ?? []).filter((l) => l.name === 'tag').map((l) => l.value);
 
 function findStep(steps: AllureStep[] | undefined, prefix: string): string | undefined {
@@ -91,6 +100,16 @@ export function liftReason(r: AllureResult): AllureResult | null {
   return { ...r, statusDetails: { ...r.statusDetails, message: reason } };
 }
 
+/**
+ * The suites write descriptions in Markdown; Allure shows `descriptionHtml` when there is one.
+ * Returns the result with the description as HTML, or null when there is nothing to render
+ * (no description, or HTML already written).
+ */
+export function renderDescription(r: AllureResult): AllureResult | null {
+  if (!r.description || r.descriptionHtml) return null;
+  return { ...r, descriptionHtml: markdownHtml(r.description) };
+}
+
 /** The four categories teams sort a run by (Allure `categories.json`). */
 export const CATEGORIES = [
   { name: 'Unexpected failure', matchedStatuses: ['failed'], description: 'The engine did not do what the spec (or the oracle) says, and no known deviation covers it.' },
@@ -106,7 +125,7 @@ export interface ResultFile {
 
 /**
  * Reads every `*-result.json` in `dir`. A retried test (same historyId) counts once: its last run,
- * as Allure shows it. Our own overview result is left out.
+ * as Allure shows it.
  */
 export function readResults(dir: string): ResultFile[] {
   if (!existsSync(dir)) {
@@ -124,7 +143,6 @@ export function readResults(dir: string): ResultFile[] {
     if (typeof result?.name !== 'string' || typeof result.uuid !== 'string') {
       throw new LabError('ERR_BAD_RESULT', `${file}: not an Allure result (no "uuid"/"name")`, { hint: 'only Allure result files (*-result.json) belong in the results directory' });
     }
-    if (label(result, REPORT_LABEL)) continue;
     const key = result.historyId ?? result.uuid;
     const prev = latest.get(key);
     if (!prev || (result.stop ?? 0) >= (prev.result.stop ?? 0)) latest.set(key, { file, result });

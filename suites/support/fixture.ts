@@ -7,6 +7,7 @@ import type { Page } from 'playwright';
 import { startLab, type StartedLab } from '../../lab/lab.ts';
 import { BrowserFleet, EngineUnavailableError, PAGE_ORIGIN } from '../../lab/browsers/fleet.ts';
 import { ENGINES, parseEngine, type EngineName } from '../../lab/browsers/engines.ts';
+import { reportsDir } from '../../lab/report/results.ts';
 import { suiteTopology } from '../../lab/topology/topology.ts';
 import { judge, loadExpectations, type Judgement, type Participant } from './expectations.ts';
 
@@ -50,7 +51,8 @@ export function suiteEngines(): EngineName[] {
 /** Engines whose absence fails the run instead of being reported unavailable (ICELAB_REQUIRE_ENGINES). */
 const required = (): string[] => (process.env.ICELAB_REQUIRE_ENGINES ?? '').split(',').filter(Boolean);
 
-export const evidenceRoot = (): string => process.env.ICELAB_EVIDENCE_DIR ?? join(process.cwd(), 'reports', 'evidence');
+/** Each test's evidence goes under evidence/ in the reports directory (ICELAB_REPORTS_DIR, default <cwd>/reports). */
+export const evidenceRoot = (env: NodeJS.ProcessEnv = process.env): string => join(reportsDir(env), 'evidence');
 export const safeName = (s: string): string => s.replace(/[^a-zA-Z0-9._@-]+/g, '_').slice(0, 120);
 
 /**
