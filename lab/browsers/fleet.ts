@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, LaunchOptions, Page } from 'playwright';
 import { LabError } from '../topology/errors.ts';
@@ -60,6 +60,73 @@ const FIREFOX_PREFS = {
   'media.navigator.permission.disabled': true,
 };
 
+/** One launch's files, apart from every other launch's: wrapper executable, TMPDIR, CA import report. */
+export interface LaunchFiles {
+  wrapper: string;
+  tmp: string;
+  /** Where ns-bridge.cjs writes a failed certutil run (JSON CertutilFailure). */
+  caReport: string;
+}
+export const launchFiles = (dir: string, engine: EngineName, host: string): LaunchFiles => ({
+  wrapper: join(dir, `${engine}-${host}`),
+  tmp: join(dir, 'tmp', `${engine}-${host}`),
+  caReport: join(dir, `${engine}-${host}.ca-error.json`),
+});
+
+/** A certutil run that failed: what it was doing, on which NSS database, and what it said. */
+export interface CertutilFailure {
+  step: string;
+  db: string;
+  code: number;
+  stderr: string;
+}
+
+/** Without the lab CA a turns: allocation fails later as an ICE failure: say so at launch instead. */
+export function caImportError(engine: EngineName, f: CertutilFailure): LabError {
+  const missing = f.code === 127 || /ENOENT/.test(f.stderr);
+  return new LabError('ERR_CA_IMPORT', `${engine}: certutil could not ${f.step} in ${f.db} (exit ${f.code}): ${f.stderr.trim() || 'no output'}`, {
+    hint: missing ? 'install certutil: apt-get install libnss3-tools' : `check that the lab CA file is a PEM certificate and ${f.db} is writable (certutil comes with libnss3-tools: apt-get install libnss3-tools)`,
+    context: { engine, db: f.db },
+  });
+}
+
+/**
+ * Pipe transports (Chromium, Playwright's own builds) pass through `ip netns exec` untouched; a
+ * BiDi WebSocket needs the bridge. No sudo here: it closes the pipe fds.
+ */
+function wrapperScript(found: EngineFound, ns: string): string {
+  const bridge = new URL('./ns-bridge.cjs', import.meta.url).pathname;
+  return found.channel === 'moz-firefox' ? `#!/bin/sh\nexec "${process.execPath}" "${bridge}" "$@"\n` : `#!/bin/sh\nexec ip netns exec ${ns} "${found.executablePath}" "$@"\n`;
+}
+
+/**
+ * Playwright options for one launch. The browser's environment is built here and passed to the
+ * launch; process.env is never changed, so parallel launches cannot see each other's TMPDIR.
+ * (Playwright itself makes its profile dirs in this process's os.tmpdir() and removes them on close.)
+ */
+export function launchOptions(o: { found: EngineFound; ns: string; files: LaunchFiles; home: string | null; caFile: string | null; fleet: FleetOptions }, base: NodeJS.ProcessEnv = process.env): LaunchOptions {
+  const engine = o.found.engine;
+  const env: Record<string, string> = {
+    ...(base as Record<string, string>),
+    TMPDIR: o.files.tmp,
+    ICELAB_NETNS: o.ns,
+    ICELAB_EXECUTABLE: o.found.executablePath,
+    ICELAB_CA_REPORT: o.files.caReport,
+    ...(o.caFile ? { ICELAB_CA_FILE: o.caFile } : {}),
+    ...(o.home ? { HOME: o.home } : {}),
+  };
+  return {
+    executablePath: o.files.wrapper,
+    headless: !o.fleet.headed,
+    env,
+    timeout: 30_000,
+    ...o.fleet.launch,
+    ...(o.found.channel ? { channel: o.found.channel } : {}),
+    ...(engine === 'chromium' ? { args: CHROMIUM_ARGS } : {}),
+    ...(engine === 'firefox' ? { firefoxUserPrefs: FIREFOX_PREFS } : {}),
+  };
+}
+
 /**
  * Browsers running inside lab hosts: one launch per engine and host, reused by every scenario
  * (each gets a fresh context). Close the fleet before the lab.
@@ -118,52 +185,27 @@ export class BrowserFleet implements AsyncDisposable {
     const found = findEngine(engine, this.#opts.sources?.[engine]);
     if (!found.available) throw new EngineUnavailableError(engine, found.reason, found.fix);
     const dir = join(this.#lab.dir, 'browsers');
-    const tmp = join(dir, 'tmp');
-    mkdirSync(tmp, { recursive: true });
+    const files = launchFiles(dir, engine, host);
+    mkdirSync(files.tmp, { recursive: true });
+    rmSync(files.caReport, { force: true });
     const ns = this.#lab.ns(host);
-    const bidi = found.channel === 'moz-firefox';
-    const wrapper = join(dir, `${engine}-${host}`);
-    // Pipe transports (Chromium, Playwright's own builds) pass through `ip netns exec` untouched;
-    // a BiDi WebSocket needs the bridge. No sudo here: it closes the pipe fds.
-    const bridge = new URL('./ns-bridge.cjs', import.meta.url).pathname;
-    writeFileSync(wrapper, bidi ? `#!/bin/sh\nexec "${process.execPath}" "${bridge}" "$@"\n` : `#!/bin/sh\nexec ip netns exec ${ns} "${found.executablePath}" "$@"\n`);
-    chmodSync(wrapper, 0o755);
-    const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
-      TMPDIR: tmp,
-      ICELAB_NETNS: ns,
-      ICELAB_EXECUTABLE: found.executablePath,
-      ...(this.#lab.caFile ? { ICELAB_CA_FILE: this.#lab.caFile } : {}),
-    };
+    writeFileSync(files.wrapper, wrapperScript(found, ns));
+    chmodSync(files.wrapper, 0o755);
     // Once per fleet: parallel launches must not race on creating one NSS database.
-    if (engine === 'chromium') env.HOME = await (this.#chromiumHomeDir ??= this.#chromiumHome(dir));
-    const options: LaunchOptions = {
-      executablePath: wrapper,
-      headless: !this.#opts.headed,
-      env,
-      timeout: 30_000,
-      ...this.#opts.launch,
-      ...(found.channel ? { channel: found.channel } : {}),
-      ...(engine === 'chromium' ? { args: CHROMIUM_ARGS } : {}),
-      ...(engine === 'firefox' ? { firefoxUserPrefs: FIREFOX_PREFS } : {}),
-    };
-    // Playwright makes its profile dirs in os.tmpdir(): keep them inside the lab's dir so a
-    // crashed run's profiles go with the lab.
-    const savedTmp = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
+    const home = engine === 'chromium' ? await (this.#chromiumHomeDir ??= this.#chromiumHome(dir)) : null;
+    const options = launchOptions({ found, ns, files, home, caFile: this.#lab.caFile ?? null, fleet: this.#opts });
     const t0 = performance.now();
     try {
       const browser = await browserType(engine).launch(options);
       return { engine, host, browser, found, version: browser.version(), launchMs: Math.round(performance.now() - t0) };
     } catch (e) {
+      // The bridge imports the lab CA into Firefox's profile before Firefox starts; it reports a failure here.
+      if (existsSync(files.caReport)) throw caImportError(engine, JSON.parse(readFileSync(files.caReport, 'utf8')) as CertutilFailure);
       throw new LabError('ERR_BROWSER_LAUNCH', `${engine} (${found.executablePath}) did not start in lab host "${host}": ${(e as Error).message.split('\n')[0]}`, {
         cause: e,
         hint: `run \`icelab doctor\`; try it outside the lab: ${found.executablePath} --headless --version`,
         context: { host, netns: ns },
       });
-    } finally {
-      if (savedTmp === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = savedTmp;
     }
   }
 
@@ -171,12 +213,14 @@ export class BrowserFleet implements AsyncDisposable {
   async #chromiumHome(dir: string): Promise<string> {
     const home = join(dir, 'chromium-home');
     const db = join(home, '.pki', 'nssdb');
-    if (!existsSync(join(db, 'cert9.db'))) {
-      mkdirSync(db, { recursive: true });
-      // certutil prompts on a terminal when something is off: never let it wait.
-      await run(['certutil', '-N', '-d', `sql:${db}`, '--empty-password'], { timeoutMs: 10_000 });
-      if (this.#lab.caFile) await run(['certutil', '-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile], { timeoutMs: 10_000 });
-    }
+    mkdirSync(db, { recursive: true });
+    // certutil prompts on a terminal when something is off: never let it wait.
+    const certutil = async (step: string, args: string[]) => {
+      const r = await run(['certutil', ...args], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw caImportError('chromium', { step, db, code: r.code, stderr: r.stderr });
+    };
+    if (!existsSync(join(db, 'cert9.db'))) await certutil('create the NSS database', ['-N', '-d', `sql:${db}`, '--empty-password']);
+    if (this.#lab.caFile) await certutil(`import the lab CA ${this.#lab.caFile}`, ['-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', this.#lab.caFile]);
     return home;
   }
 

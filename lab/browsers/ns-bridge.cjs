@@ -6,19 +6,31 @@
 // connection into the namespace. Plain CommonJS: it starts on every launch, tsx would cost time.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
-const { existsSync } = require('node:fs');
+const { existsSync, writeFileSync } = require('node:fs');
 const net = require('node:net');
 
 const ns = process.env.ICELAB_NETNS;
 const exe = process.env.ICELAB_EXECUTABLE;
 const ca = process.env.ICELAB_CA_FILE;
+const report = process.env.ICELAB_CA_REPORT;
 const args = process.argv.slice(2);
+
+/** Runs certutil; on failure writes what failed for the fleet (CertutilFailure) and ends before Firefox starts. */
+function certutil(step, db, certArgs) {
+  // certutil prompts on a terminal when something is off: never let it wait.
+  const r = spawnSync('certutil', certArgs, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 10000 });
+  if (r.status === 0) return;
+  const failure = { step, db, code: r.status ?? (r.error && r.error.code === 'ENOENT' ? 127 : 1), stderr: r.stderr || String(r.error ?? '') };
+  if (report) writeFileSync(report, JSON.stringify(failure));
+  process.stderr.write(`icelab ns-bridge: certutil could not ${step} in ${db} (exit ${failure.code}): ${failure.stderr}\n`);
+  process.exit(1);
+}
 
 // The lab CA must be in the profile before Firefox starts (turns: with the lab's certificate).
 const profile = args[args.indexOf('--profile') + 1];
 if (ca && profile && args.includes('--profile')) {
-  if (!existsSync(`${profile}/cert9.db`)) spawnSync('certutil', ['-N', '-d', `sql:${profile}`, '--empty-password'], { stdio: 'ignore' });
-  spawnSync('certutil', ['-A', '-d', `sql:${profile}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', ca], { stdio: 'ignore' });
+  if (!existsSync(`${profile}/cert9.db`)) certutil('create the NSS database', profile, ['-N', '-d', `sql:${profile}`, '--empty-password']);
+  certutil(`import the lab CA ${ca}`, profile, ['-A', '-d', `sql:${profile}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', ca]);
 }
 
 const browser = spawn('ip', ['netns', 'exec', ns, exe, ...args], { stdio: ['ignore', 'inherit', 'pipe'] });

@@ -7,7 +7,7 @@ import { type BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
-import type { PlannedHost } from '../topology/topology.ts';
+import type { PlannedHost, TurnProviderName } from '../topology/topology.ts';
 import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
@@ -28,7 +28,7 @@ export interface CallSpec {
   media?: readonly MediaKind[];
   /** Trickle candidates (default) or send complete descriptions. */
   trickle?: boolean;
-  /** How long ICE may take before the call counts as failed. */
+  /** How long ICE may take before the call counts as failed (default DEFAULT_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
   /** Capture the public segment (every router's WAN side and the TURN server) to wan.pcap. */
   pcap?: boolean;
@@ -114,14 +114,39 @@ export function expectedOutcome(lab: Pick<StartedLab, 'host'>, spec: CallSpec): 
   return predictOutcome(peerSide(lab.host(spec.a.host)), peerSide(lab.host(spec.b.host)), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
 }
 
-/** The `icelab connect` command line that reproduces a call (default topology: hosts named after presets). */
-export function connectCommand(spec: CallSpec, topology?: string): string {
-  const parts = ['npx icelab connect', `--a ${spec.a.engine}@${spec.a.host}`, `--b ${spec.b.engine}@${spec.b.host}`, `--ice ${spec.ice.length ? spec.ice.join(',') : 'none'}`];
-  if (spec.policy === 'relay') parts.push('--policy relay');
-  parts.push(`--media ${(spec.media ?? ['data']).join(',')}`);
-  if (spec.trickle === false) parts.push('--no-trickle');
-  if (topology) parts.push(`--topology ${topology}`);
-  return parts.join(' ');
+/** `icelab connect`'s defaults: the reproducing command leaves out what equals them. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 8000;
+const DEFAULT_MEDIA: readonly MediaKind[] = ['data'];
+
+/** How the call's lab was made, for the command that reproduces the call. */
+export interface ReproduceOptions {
+  /** The file the lab's topology came from (`--topology`); null: hosts named after presets (the default and the suites' topology). */
+  topologyFile: string | null;
+  /** The lab's TURN provider (`--turn`). */
+  turnProvider: TurnProviderName;
+}
+
+/** An argument as a POSIX shell reads it back. */
+const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The `icelab connect` command line that reproduces a call: every setting that differs from connect's default. */
+export function connectCommand(spec: CallSpec, lab: ReproduceOptions): string {
+  const media = spec.media ?? DEFAULT_MEDIA;
+  const timeout = spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  return [
+    'npx icelab connect',
+    `--a ${spec.a.engine}@${spec.a.host}`,
+    `--b ${spec.b.engine}@${spec.b.host}`,
+    `--ice ${spec.ice.length ? spec.ice.join(',') : 'none'}`,
+    ...(spec.policy === 'relay' ? ['--policy relay'] : []),
+    ...(spec.bundlePolicy && spec.bundlePolicy !== 'balanced' ? [`--bundle-policy ${spec.bundlePolicy}`] : []),
+    ...(media.join(',') !== DEFAULT_MEDIA.join(',') ? [`--media ${media.join(',')}`] : []),
+    ...(spec.trickle === false ? ['--no-trickle'] : []),
+    ...(timeout !== DEFAULT_CONNECT_TIMEOUT_MS ? [`--timeout ${timeout}`] : []),
+    ...(lab.turnProvider !== 'process' ? [`--turn ${lab.turnProvider}`] : []),
+    ...(lab.topologyFile !== null ? [`--topology ${shellWord(lab.topologyFile)}`] : []),
+    ...(spec.pcap ? ['--pcap'] : []),
+  ].join(' ');
 }
 
 class Peer {
@@ -223,7 +248,7 @@ export class Call implements AsyncDisposable {
     const answer = await b.call<{ type: string; sdp: string }>('answer', offer, { trickle });
     this.#sdp.push({ t: Date.now(), from: 'b', ...answer });
     await a.call('accept', answer);
-    const timeout = this.spec.connectTimeoutMs ?? 8000;
+    const timeout = this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
     this.#wall = performance.now() - wall0;
     const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
@@ -306,6 +331,7 @@ export class Call implements AsyncDisposable {
   }
 
   /** Settles, measures flow, writes every piece of evidence and compares with the oracle. */
+  /** `topology`: the file the lab's topology came from, for the reproducing command (absent: hosts named after presets). */
   async result(opts: { topology?: string } = {}): Promise<CallResult> {
     const { a, b } = this.#peers;
     const states = await this.states();
@@ -328,7 +354,7 @@ export class Call implements AsyncDisposable {
       candidateErrors: ev.candidateErrors,
       media,
     });
-    const command = connectCommand(this.spec, opts.topology);
+    const command = connectCommand(this.spec, { topologyFile: opts.topology ?? null, turnProvider: this.#lab.topology.turn[0]!.provider });
     const result: CallResult = {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
@@ -344,7 +370,7 @@ export class Call implements AsyncDisposable {
         overheadMs: this.#connectedMs === null ? null : Math.round(this.#wall - this.#connectedMs),
         dataRttMs,
       },
-      ...(connected ? {} : { reason: `not connected within ${this.spec.connectTimeoutMs ?? 8000} ms (A ${states.a}, B ${states.b})` }),
+      ...(connected ? {} : { reason: `not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})` }),
       evidence: this.dir,
       command,
     };

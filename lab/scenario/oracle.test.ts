@@ -42,7 +42,12 @@ interface Row {
   b: PeerSide;
   ice: IceConfig;
   expected: OutcomeClass;
+  /** What the reason must say with A and B as given; swapped, it must say it of the other side. */
+  says?: RegExp;
 }
+
+/** A reason with the peers' names exchanged: what the same call with A and B swapped must say. */
+const swapSides = (reason: string): string => reason.replace(/\b[AB]\b/g, (m) => (m === 'A' ? 'B' : 'A'));
 
 const ROWS: Row[] = [
   // Endpoint-independent mapping on both sides: hole punching between srflx addresses.
@@ -75,14 +80,17 @@ const ROWS: Row[] = [
   { title: 'symmetric ↔ port-restricted-cone, STUN only', a: behind('symmetric'), b: behind(prc), ice: all(STUN), expected: 'fail' },
   { title: 'symmetric ↔ symmetric, STUN only', a: behind('symmetric'), b: behind('symmetric'), ice: all(STUN), expected: 'fail' },
   // Relay when no direct pair works; UDP over TCP over TLS.
-  { title: 'symmetric ↔ port-restricted-cone, STUN + TURN/UDP', a: behind('symmetric'), b: behind(prc), ice: all(STUN, TURN_UDP), expected: 'relay-udp' },
+  // Either relay works here: the NATs do not decide which side relays, so the reason names neither.
+  { title: 'symmetric ↔ port-restricted-cone, STUN + TURN/UDP', a: behind('symmetric'), b: behind(prc), ice: all(STUN, TURN_UDP), expected: 'relay-udp', says: /^A's address-and-port-dependent mapping .*; either side relays over TURN\/UDP/ },
+  { title: 'port-restricted-cone ↔ symmetric, STUN + TURN/UDP', a: behind(prc), b: behind('symmetric'), ice: all(STUN, TURN_UDP), expected: 'relay-udp', says: /^B's address-and-port-dependent mapping .*; either side relays over TURN\/UDP/ },
   { title: 'symmetric ↔ port-restricted-cone, TURN/UDP + TURN/TCP', a: behind('symmetric'), b: behind(prc), ice: all(TURN_TCP, TURN_UDP), expected: 'relay-udp' },
   { title: 'symmetric ↔ symmetric, TURN/UDP', a: behind('symmetric'), b: behind('symmetric'), ice: all(TURN_UDP), expected: 'relay-udp' },
   { title: 'double-nat ↔ symmetric, TURN/UDP', a: behind('double-nat'), b: behind('symmetric'), ice: all(TURN_UDP), expected: 'relay-udp' },
   { title: 'port-restricted-cone ↔ port-restricted-cone, TURN/TCP only (no srflx)', a: behind(prc), b: behind(prc), ice: all(TURN_TCP), expected: 'relay-tcp' },
   // Firewalls.
   { title: 'udp-blocked ↔ open, TURN/TCP on 443', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TCP_443), expected: 'relay-tcp' },
-  { title: 'udp-blocked ↔ port-restricted-cone, STUN + TURN/UDP + TURN/TCP on 443', a: behind('udp-blocked'), b: behind(prc), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp' },
+  { title: 'udp-blocked ↔ port-restricted-cone, STUN + TURN/UDP + TURN/TCP on 443', a: behind('udp-blocked'), b: behind(prc), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^A's firewall blocks UDP.*; A relays over TURN\/TCP$/ },
+  { title: 'port-restricted-cone ↔ udp-blocked, STUN + TURN/UDP + TURN/TCP on 443', a: behind(prc), b: behind('udp-blocked'), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^B's firewall blocks UDP.*; B relays over TURN\/TCP$/ },
   { title: 'udp-blocked ↔ udp-blocked, TURN/TCP on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TCP_443), expected: 'relay-tcp' },
   { title: 'udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TLS_443, TURN_TCP_443), expected: 'relay-tcp' },
   { title: 'udp-blocked ↔ open, TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TLS_443), expected: 'relay-tls' },
@@ -122,8 +130,11 @@ describe('predictOutcome', () => {
       expect(seen.outcome, `expected ${row.expected}, saw ${seen.outcome} (${seen.reason})`).to.equal(row.expected);
       expect(seen.reason, `expected a one-line reason, saw ${JSON.stringify(seen.reason)}`).to.match(/^[^\n]+$/);
       // Which peer is A must not change the class.
+      if (row.says) expect(seen.reason, 'the reason names the wrong side or the wrong cause').to.match(row.says);
       const swapped = predictOutcome(row.b, row.a, row.ice);
       expect(swapped.outcome, `expected ${row.expected} with A and B swapped, saw ${swapped.outcome} (${swapped.reason})`).to.equal(row.expected);
+      // Which peer is A must not change what the reason says about each side either.
+      expect(swapped.reason, 'with A and B swapped, the reason must say the same of the other side').to.equal(swapSides(seen.reason));
     });
   }
 

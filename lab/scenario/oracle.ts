@@ -93,12 +93,12 @@ function direct(a: Peer, b: Peer, ice: IceConfig): Prediction {
   // Host pairs rank highest (RFC 8445 section 5.1.2.2). Traffic inside a LAN never crosses the router
   // that applies the firewall, so a shared LAN connects even when UDP is blocked outwards.
   if (a.lan !== undefined && a.lan === b.lan) {
-    return direct_('host', `A and B share LAN "${a.lan}", so their host candidates connect directly`);
+    return direct_('host', `both peers are on LAN "${a.lan}", so their host candidates connect directly`);
   }
   const blocked = [a, b].filter((p) => !udpOk(p));
   if (blocked.length === 2) return fail('both firewalls block UDP, so no direct path exists');
   if (blocked[0]) return fail(`${blocked[0].name}'s firewall blocks UDP, so no direct path exists`);
-  if (!a.nat && !b.nat) return direct_('host', 'A and B both have public addresses, so their host candidates connect directly');
+  if (!a.nat && !b.nat) return direct_('host', 'both peers have public addresses, so their host candidates connect directly');
 
   const [n, o] = a.nat ? [a, b] : [b, a]; // n is NATed; o may be public
   if (!hasStun(ice)) {
@@ -147,14 +147,21 @@ function relay(a: Peer, b: Peer, ice: IceConfig, noDirect: string): Prediction {
   const rb = allocation(b, ice);
   // A relay pairs with the other side's srflx/host (RFC 5766 section 2: the relay speaks UDP to peers)
   // or with the other side's relay. The best-ranked working pair settles.
-  const options: { proto: RelayProtocol; who: string }[] = [];
+  const over = (p: RelayProtocol) => `TURN/${p.toUpperCase()}`;
+  const options: { proto: RelayProtocol; say: string }[] = [];
   if (ice.policy === 'all') {
-    if (ra && reachesRelay(b, ice)) options.push({ proto: ra, who: 'A relays' });
-    if (rb && reachesRelay(a, ice)) options.push({ proto: rb, who: 'B relays' });
+    const single = [
+      ...(ra && reachesRelay(b, ice) ? [{ proto: ra, say: `A relays over ${over(ra)}` }] : []),
+      ...(rb && reachesRelay(a, ice) ? [{ proto: rb, say: `B relays over ${over(rb)}` }] : []),
+    ];
+    // Both relays work over one protocol: which one the agents pick depends on candidate
+    // priorities, not on the NATs, so the reason names neither.
+    const tie = single.length === 2 && single[0]!.proto === single[1]!.proto;
+    options.push(...(tie ? [{ proto: single[0]!.proto, say: `either side relays over ${over(single[0]!.proto)} to the other's public address` }] : single));
   }
-  if (ra && rb) options.push({ proto: worse(ra, rb), who: 'both sides relay' });
+  if (ra && rb) options.push({ proto: worse(ra, rb), say: `both sides relay over ${over(worse(ra, rb))}` });
   const best = options.sort((x, y) => RELAY_ORDER.indexOf(x.proto) - RELAY_ORDER.indexOf(y.proto))[0];
-  if (best) return { outcome: `relay-${best.proto}`, reason: `${noDirect}; ${best.who} over TURN/${best.proto.toUpperCase()}` };
+  if (best) return { outcome: `relay-${best.proto}`, reason: `${noDirect}; ${best.say}` };
 
   if (!ra && !rb) return fail(`${noDirect}, and neither firewall lets its side reach a TURN server (${turnList(ice)})`);
   const [x, y] = ra ? [b, a] : [a, b]; // x cannot allocate

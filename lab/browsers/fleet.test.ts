@@ -1,0 +1,110 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { startLab, type StartedLab } from '../lab.ts';
+import { run } from '../network/run.ts';
+import { LabError } from '../topology/errors.ts';
+import { findEngine, type EngineFound, type EngineName } from './engines.ts';
+import { BrowserFleet, caImportError, launchFiles, launchOptions } from './fleet.ts';
+
+const requireEngine = (e: EngineName): EngineFound => {
+  const f = findEngine(e);
+  if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
+  return f;
+};
+
+describe('browser launch options', function () {
+  it('give each launch its own TMPDIR in the browser environment, and leave process.env alone', () => {
+    const found = requireEngine('chromium');
+    const before = { ...process.env };
+    const opts = (host: string) => launchOptions({ found, ns: `ns-${host}`, files: launchFiles('/lab/browsers', 'chromium', host), home: '/lab/home', caFile: null, fleet: {} });
+    const [one, two] = [opts('one'), opts('two')];
+    expect(one.env?.TMPDIR).to.equal('/lab/browsers/tmp/chromium-one');
+    expect(two.env?.TMPDIR).to.equal('/lab/browsers/tmp/chromium-two');
+    expect(one.env).to.include({ HOME: '/lab/home', ICELAB_NETNS: 'ns-one' });
+    expect(process.env, 'building launch options must not change this process\'s environment').to.deep.equal(before);
+  });
+
+  it('explain a certutil failure with the engine, the NSS database, its output and the package to install', () => {
+    const missing = caImportError('firefox', { step: 'import the lab CA /lab/ca.pem', db: '/tmp/profile', code: 127, stderr: 'Error: spawnSync certutil ENOENT' });
+    expect(missing).to.be.instanceOf(LabError).and.include({ code: 'ERR_CA_IMPORT' });
+    expect(missing.message).to.equal('firefox: certutil could not import the lab CA /lab/ca.pem in /tmp/profile (exit 127): Error: spawnSync certutil ENOENT\nTo fix: install certutil: apt-get install libnss3-tools');
+    const bad = caImportError('chromium', { step: 'import the lab CA /lab/ca.pem', db: '/lab/nssdb', code: 255, stderr: 'certutil: unable to decode certificate\n' });
+    expect(bad.hint).to.match(/PEM certificate and \/lab\/nssdb is writable .*apt-get install libnss3-tools/);
+  });
+});
+
+/** A lab CA certutil cannot read: the import fails as it would with a broken or missing CA file. */
+describe('browser launch: the lab CA import @integration', function () {
+  this.timeout(60_000);
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'icelab-fleet-test-'));
+    writeFileSync(join(dir, 'ca.pem'), 'not a certificate\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // The CA import comes before the browser enters its namespace, so no lab is needed.
+  const fleet = () => new BrowserFleet({ id: 'catest', dir, ns: () => 'icelab-no-such-ns', caFile: join(dir, 'ca.pem') });
+
+  for (const engine of ['chromium', 'firefox'] as const) {
+    it(`${engine}: a failed import stops the launch with ERR_CA_IMPORT naming the NSS database and certutil's message`, async () => {
+      requireEngine(engine);
+      const f = fleet();
+      const err = await f.browser(engine, 'h').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await f.close();
+      expect(err).to.be.instanceOf(LabError);
+      expect((err as LabError).code, (err as Error).message).to.equal('ERR_CA_IMPORT');
+      const db = engine === 'chromium' ? join(dir, 'browsers', 'chromium-home', '.pki', 'nssdb') : 'playwright_firefox';
+      expect((err as Error).message).to.include(`${engine}: certutil could not import the lab CA ${join(dir, 'ca.pem')} in `).and.include(db).and.match(/\(exit \d+\): certutil: .+/);
+      expect((err as LabError).hint).to.include('apt-get install libnss3-tools');
+    });
+  }
+});
+
+/**
+ * TMPDIR of the processes in a lab host's namespace that still hold the environment the launch
+ * passed (Chromium's zygote and GPU processes overwrite theirs with their process titles).
+ */
+async function tmpdirsIn(lab: StartedLab, host: string): Promise<string[]> {
+  const pids = (await run(['ip', 'netns', 'pids', lab.ns(host)])).stdout.split('\n').filter(Boolean);
+  const environ = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    } catch {
+      return []; // exited meanwhile
+    }
+  };
+  const launched = pids.map(environ).filter((env) => env.includes(`ICELAB_NETNS=${lab.ns(host)}`));
+  return [...new Set(launched.map((env) => env.find((v) => v.startsWith('TMPDIR='))?.slice(7) ?? '(none)'))];
+}
+
+describe('browser launch: parallel launches @integration', function () {
+  this.timeout(90_000);
+  let lab: StartedLab | undefined;
+  let fleet: BrowserFleet | undefined;
+  before(async () => {
+    requireEngine('chromium');
+    requireEngine('firefox');
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }] });
+    fleet = new BrowserFleet(lab);
+  });
+  after(async () => {
+    await fleet?.close();
+    await lab?.stop();
+  });
+
+  it('two browsers launched at once each see their own TMPDIR, and this process\'s TMPDIR never changes', async () => {
+    const mine = process.env.TMPDIR;
+    const launches = [fleet!.browser('chromium', 'one'), fleet!.browser('firefox', 'two')];
+    expect(process.env.TMPDIR, 'TMPDIR while the launches run').to.equal(mine);
+    await Promise.all(launches);
+    expect(process.env.TMPDIR, 'TMPDIR after the launches').to.equal(mine);
+    const dir = join(lab!.dir, 'browsers', 'tmp');
+    expect(await tmpdirsIn(lab!, 'one'), 'TMPDIR of the processes in host "one"').to.deep.equal([join(dir, 'chromium-one')]);
+    expect(await tmpdirsIn(lab!, 'two'), 'TMPDIR of the processes in host "two"').to.deep.equal([join(dir, 'firefox-two')]);
+  });
+});
