@@ -143,6 +143,12 @@ describe('topology', () => {
     expect(t.hosts[0]!.routers).to.deep.equal(['home', 'cgn']);
   });
 
+  it('refuses a second TURN server: the lab starts only one, so a second entry would never run', () => {
+    const one = 'the lab runs one TURN server; remove this entry (the one server answers STUN, TURN over UDP, TCP and TLS)';
+    expect(problems({ turn: [{ name: 'turn' }, { name: 'turn-eu', provider: 'container' }, { name: 'turn-us' }], hosts: [{ name: 'a' }] })).to.deep.equal([`turn[1]: ${one}`, `turn[2]: ${one}`]);
+    expect(planTopology({ turn: [{ name: 'relay' }], hosts: [{ name: 'a' }] }).turn.map((x) => x.name)).to.deep.equal(['relay']);
+  });
+
   it('detects router cycles', () => {
     expect(problems({ routers: [{ name: 'r1', nat: {}, upstream: 'r2' }, { name: 'r2', nat: {}, upstream: 'r1' }], hosts: [{ name: 'h', behind: 'r1' }] })).to.deep.equal([
       'routers[0].upstream: routers form a cycle through "r1"',

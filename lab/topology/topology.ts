@@ -264,6 +264,10 @@ function semanticProblems(t: Written, links: LinkSupport | null): Problem[] {
     const cycle = cycleThrough(r.valid.name, upstreamOf);
     if (cycle) problems.push({ path: `${r.path}.upstream`, message: `routers form a cycle through "${cycle}"` });
   }
+  // lab.ts starts one coturn and hands every peer its iceServers: a second entry would be accepted and never run.
+  for (const x of t.turn.slice(1)) {
+    problems.push({ path: x.path, message: 'the lab runs one TURN server; remove this entry (the one server answers STUN, TURN over UDP, TCP and TLS)' });
+  }
   for (const x of t.turn) {
     if (x.valid.image !== undefined && x.valid.provider !== undefined && x.valid.provider !== 'container') {
       const provider = x.raw.provider === undefined ? 'provider defaults to "process" and an image' : 'an image';
