@@ -112,7 +112,14 @@ export interface PlannedHost {
   routers: string[];
   /** What the host sees from outside: the chain combined; null = public address. */
   nat: Nat | null;
+  /** What the host's packets out of its LAN meet: its own firewall, or its first router's. */
   firewall: Firewall | null;
+  /**
+   * The firewall the host applies itself, on its interface, to what it sends out of its LAN
+   * (everything it sends, when public). One written on a host with a NAT of its own is applied by
+   * that NAT router instead.
+   */
+  ownFirewall: Firewall | null;
   link: Link | null;
 }
 /** A validated topology with every address assigned: what the network layer builds. */
@@ -377,6 +384,7 @@ function assignAddresses(t: Parsed): Topology {
       routers: chain.map((r) => r.name),
       nat: effectiveNat(chain.map((r) => r.nat)),
       firewall: h.firewall ?? (first?.firewall ?? null),
+      ownFirewall: h.firewall,
       link: h.link,
     };
   });
