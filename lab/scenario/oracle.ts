@@ -23,7 +23,7 @@ export type OutcomeClass = 'host' | 'srflx' | 'prflx' | `relay-${RelayProtocol}`
 export interface PeerSide {
   /** Effective NAT of the host's chain (`effectiveNat`); null = a public address, no NAT. */
   nat: Nat | null;
-  /** Applied where the host's traffic leaves its LAN (or its own interface when public). */
+  /** Every firewall the host's traffic out of its LAN meets, combined (`combinedFirewall`). */
   firewall?: Firewall;
   /** Peers with the same LAN id share a LAN segment. */
   lan?: string;

@@ -67,3 +67,23 @@ describe('a host firewall behind a shared router @integration', function () {
     await shape.call({ a: { engine: 'chromium', host: 'alice' }, b: { engine: 'firefox', host: 'carol' }, ice: [] }, 'host');
   });
 });
+
+describe('a carrier-grade NAT that blocks UDP @integration', function () {
+  this.timeout(120_000);
+  // dave's home router lets UDP out; the carrier-grade NAT upstream of it does not.
+  const shape = shapeLab({
+    routers: [
+      { name: 'cgn', nat: { hairpinning: false }, firewall: { udp: 'block' } },
+      { name: 'home', nat: {}, upstream: 'cgn' },
+    ],
+    hosts: [
+      { name: 'dave', behind: 'home' },
+      { name: 'pat', nat: 'open' },
+    ],
+  });
+
+  it('blocks UDP for the homes behind it: a call to a public peer relays over TURN/TCP (chromium ↔ firefox, both ways)', async () => {
+    await shape.call({ a: { engine: 'chromium', host: 'dave' }, b: { engine: 'firefox', host: 'pat' }, ice: ['stun', 'turn-udp', 'turn-tcp'] }, 'relay-tcp');
+    await shape.call({ a: { engine: 'firefox', host: 'pat' }, b: { engine: 'chromium', host: 'dave' }, ice: ['stun', 'turn-udp', 'turn-tcp'] }, 'relay-tcp');
+  });
+});

@@ -6,6 +6,7 @@ import {
   NatSchema,
   PRESETS,
   PRESET_NAMES,
+  combinedFirewall,
   effectiveNat,
   linkProblems,
   natProblems,
@@ -112,7 +113,7 @@ export interface PlannedHost {
   routers: string[];
   /** What the host sees from outside: the chain combined; null = public address. */
   nat: Nat | null;
-  /** What the host's packets out of its LAN meet: its own firewall, or its first router's. */
+  /** What the host's packets out of its LAN meet: its own firewall and every router's on its way out, combined. */
   firewall: Firewall | null;
   /**
    * The firewall the host applies itself, on its interface, to what it sends out of its LAN
@@ -383,7 +384,7 @@ function assignAddresses(t: Parsed): Topology {
       gateway: first ? first.lanIp : null,
       routers: chain.map((r) => r.name),
       nat: effectiveNat(chain.map((r) => r.nat)),
-      firewall: h.firewall ?? (first?.firewall ?? null),
+      firewall: combinedFirewall([h.firewall, ...chain.map((r) => r.firewall)]),
       ownFirewall: h.firewall,
       link: h.link,
     };
