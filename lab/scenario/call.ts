@@ -7,7 +7,7 @@ import { type BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
-import type { PlannedHost, TurnProviderName } from '../topology/topology.ts';
+import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
@@ -107,11 +107,12 @@ const SPEC: Record<IceTransport, IceServerSpec> = {
   'turns-tcp': { kind: 'turn', transport: 'tls', port: 443 },
 };
 
-export const peerSide = (h: PlannedHost): PeerSide => ({ nat: h.nat, ...(h.firewall ? { firewall: h.firewall } : {}), ...(h.routers[0] ? { lan: h.routers[0] } : {}) });
+export const peerSide = (t: Topology, h: PlannedHost): PeerSide => ({ routers: routersOf(t, h), firewall: h.ownFirewall });
 
 /** The oracle's prediction for a call in a lab. */
-export function expectedOutcome(lab: Pick<StartedLab, 'host'>, spec: CallSpec): Prediction {
-  return predictOutcome(peerSide(lab.host(spec.a.host)), peerSide(lab.host(spec.b.host)), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
+export function expectedOutcome(lab: Pick<StartedLab, 'host' | 'topology'>, spec: CallSpec): Prediction {
+  const side = (p: PeerSpec) => peerSide(lab.topology, lab.host(p.host));
+  return predictOutcome(side(spec.a), side(spec.b), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
 }
 
 /** `icelab connect`'s defaults: the reproducing command leaves out what equals them. */

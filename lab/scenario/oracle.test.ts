@@ -1,13 +1,7 @@
 import { expect } from 'chai';
-import type { z } from 'zod';
-import {
-  FirewallSchema,
-  PRESETS,
-  effectiveNat,
-  normaliseNat,
-  type NatInput,
-  type PresetName,
-} from '../topology/nat.ts';
+import type { Firewall, NatInput, PresetName } from '../topology/nat.ts';
+import { planTopology, type TopologyInput } from '../topology/topology.ts';
+import { peerSide } from './call.ts';
 import {
   classifyCall,
   classifyPair,
@@ -20,11 +14,21 @@ import {
   type PeerSide,
 } from './oracle.ts';
 
-/** A peer behind a preset, built the way the topology planner builds it. */
-function behind(preset: PresetName, extra: Partial<PeerSide> = {}): PeerSide {
-  const p: { chain: readonly NatInput[]; firewall?: z.input<typeof FirewallSchema> } = PRESETS[preset];
-  const side: PeerSide = { nat: effectiveNat(p.chain.map(normaliseNat)), ...extra };
-  return p.firewall && !extra.firewall ? { ...side, firewall: FirewallSchema.parse(p.firewall) } : side;
+/** The oracle's view of every host of a topology, built as a call builds it. */
+function sidesOf(input: TopologyInput): Record<string, PeerSide> {
+  const t = planTopology(input);
+  return Object.fromEntries(t.hosts.map((h) => [h.name, peerSide(t, h)]));
+}
+let hosts = 0;
+/** A host behind a NAT of its own (a preset or a NAT object), with a firewall when given. */
+function behind(nat: PresetName | NatInput, firewall?: Firewall): PeerSide {
+  const name = `h${(hosts += 1)}`;
+  return sidesOf({ hosts: [{ name, nat, ...(firewall ? { firewall } : {}) }] })[name]!;
+}
+/** Two hosts behind one router: its NAT, its firewall. */
+function neighbours(nat: NatInput, firewall?: Firewall): [PeerSide, PeerSide] {
+  const s = sidesOf({ routers: [{ name: 'home', nat, ...(firewall ? { firewall } : {}) }], hosts: [{ name: 'a', behind: 'home' }, { name: 'b', behind: 'home' }] });
+  return [s.a!, s.b!];
 }
 
 const STUN: IceServerSpec = { kind: 'stun', transport: 'udp', port: 3478 };
@@ -46,6 +50,40 @@ interface Row {
   says?: RegExp;
 }
 
+const pair = ([a, b]: [PeerSide, PeerSide]) => ({ a, b });
+
+const CGN_BLOCKS_UDP = sidesOf({
+  routers: [
+    { name: 'cgn', nat: { hairpinning: false }, firewall: { udp: 'block', tcpPorts: [80, 443] } },
+    { name: 'home', nat: {}, upstream: 'cgn' },
+    { name: 'shop', nat: {}, upstream: 'cgn', firewall: { tcpPorts: [8443] } },
+  ],
+  hosts: [{ name: 'dave', behind: 'home' }, { name: 'erin', behind: 'shop' }],
+});
+/** Homes behind one carrier-grade NAT, and a host on the CGN's own LAN. */
+const cgnWith = (hairpinning: boolean) =>
+  sidesOf({
+    routers: [
+      { name: 'cgn', nat: { hairpinning } },
+      { name: 'home1', nat: {}, upstream: 'cgn' },
+      { name: 'home2', nat: {}, upstream: 'cgn' },
+      { name: 'home3', nat: { mapping: 'address-and-port-dependent', hairpinning: false }, upstream: 'cgn' },
+      { name: 'home4', nat: { filtering: 'endpoint-independent' }, upstream: 'cgn' },
+      { name: 'home5', nat: {}, upstream: 'cgn', firewall: { udp: 'block' } },
+    ],
+    hosts: [
+      { name: 'alice', behind: 'home1' },
+      { name: 'dana', behind: 'home1' },
+      { name: 'bob', behind: 'home2' },
+      { name: 'sam', behind: 'home3' },
+      { name: 'fay', behind: 'home4' },
+      { name: 'gus', behind: 'home5' },
+      { name: 'carol', behind: 'cgn' },
+    ],
+  });
+const HAIRPIN = cgnWith(true);
+const NO_HAIRPIN = cgnWith(false);
+
 /** A reason with the peers' names exchanged: what the same call with A and B swapped must say. */
 const swapSides = (reason: string): string => reason.replace(/\b[AB]\b/g, (m) => (m === 'A' ? 'B' : 'A'));
 
@@ -58,15 +96,15 @@ const ROWS: Row[] = [
   { title: 'open ↔ port-restricted-cone, STUN only', a: behind('open'), b: behind(prc), ice: all(STUN), expected: 'srflx' },
   {
     title: 'port-restricted-cone with 30 s lifetime, no hairpinning, reject ↔ port-restricted-cone, STUN only',
-    a: { nat: normaliseNat({ mappingLifetime: 30, hairpinning: false, unsolicited: 'reject' }) },
+    a: behind({ mappingLifetime: 30, hairpinning: false, unsolicited: 'reject' }),
     b: behind(prc),
     ice: all(STUN),
     expected: 'srflx',
   },
   // Host pairs.
   { title: 'open ↔ open, no ICE servers', a: behind('open'), b: behind('open'), ice: all(), expected: 'host' },
-  { title: 'same LAN behind port-restricted-cone, no ICE servers', a: behind(prc, { lan: 'home' }), b: behind(prc, { lan: 'home' }), ice: all(), expected: 'host' },
-  { title: 'same LAN behind udp-blocked (LAN traffic skips the firewall)', a: behind('udp-blocked', { lan: 'office' }), b: behind('udp-blocked', { lan: 'office' }), ice: all(), expected: 'host' },
+  { title: 'same LAN behind port-restricted-cone, no ICE servers', ...pair(neighbours({})), ice: all(), expected: 'host' },
+  { title: 'same LAN behind udp-blocked (LAN traffic skips the firewall)', ...pair(neighbours({}, { udp: 'block', tcpPorts: [80, 443] })), ice: all(), expected: 'host' },
   // Without STUN: no srflx; a public peer learns the NATed one as prflx.
   { title: 'port-restricted-cone ↔ port-restricted-cone, no ICE servers', a: behind(prc), b: behind(prc), ice: all(), expected: 'fail' },
   { title: 'full-cone ↔ full-cone, no ICE servers', a: behind('full-cone'), b: behind('full-cone'), ice: all(), expected: 'fail' },
@@ -98,25 +136,41 @@ const ROWS: Row[] = [
   { title: 'udp-blocked ↔ symmetric, TURN/UDP + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('symmetric'), ice: all(TURN_UDP, TURN_TLS_443), expected: 'relay-tls' },
   { title: 'udp-blocked ↔ open, only TURN/UDP', a: behind('udp-blocked'), b: behind('open'), ice: all(STUN, TURN_UDP), expected: 'fail' },
   { title: 'udp-blocked ↔ open, TURN/TCP on 3478 (outside tcpPorts 80, 443)', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TCP), expected: 'fail' },
-  { title: 'open with UDP blocked ↔ open, TURN/TCP on 3478 (all TCP allowed)', a: behind('open', { firewall: { udp: 'block' } }), b: behind('open'), ice: all(TURN_TCP), expected: 'relay-tcp' },
+  { title: 'open with UDP blocked ↔ open, TURN/TCP on 3478 (all TCP allowed)', a: behind('open', { udp: 'block' }), b: behind('open'), ice: all(TURN_TCP), expected: 'relay-tcp' },
   // TURN permissions are per public IP: a side that cannot allocate needs a srflx address.
   {
     title: 'port-restricted-cone with TCP only to 80 ↔ udp-blocked, TURN/TCP on 443 (no srflx for a permission)',
-    a: behind(prc, { firewall: { udp: 'allow', tcpPorts: [80] } }),
+    a: behind(prc, { udp: 'allow', tcpPorts: [80] }),
     b: behind('udp-blocked'),
     ice: all(TURN_TCP_443),
     expected: 'fail',
   },
   {
     title: 'port-restricted-cone with TCP only to 80 ↔ udp-blocked, STUN + TURN/TCP on 443',
-    a: behind(prc, { firewall: { udp: 'allow', tcpPorts: [80] } }),
+    a: behind(prc, { udp: 'allow', tcpPorts: [80] }),
     b: behind('udp-blocked'),
     ice: all(STUN, TURN_TCP_443),
     expected: 'relay-tcp',
   },
+  // Firewalls on upstream routers apply to every host behind them.
+  { title: 'home behind a carrier-grade NAT that blocks UDP ↔ open, STUN + TURN/UDP + TURN/TCP on 443', a: CGN_BLOCKS_UDP.dave!, b: behind('open'), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^A's firewall blocks UDP/ },
+  { title: 'home with TCP only to 8443 behind a CGN with TCP only to 80 and 443 ↔ open, TURN/TCP on 443 (no port both allow)', a: CGN_BLOCKS_UDP.erin!, b: behind('open'), ice: all(TURN_TCP_443), expected: 'fail' },
+  // Two homes behind one carrier-grade NAT: both srflx addresses are the CGN's, so checks must hairpin there.
+  { title: 'homes behind one hairpinning CGN, STUN only', a: HAIRPIN.alice!, b: HAIRPIN.bob!, ice: all(STUN), expected: 'srflx', says: /^both sides' server-reflexive addresses are router "cgn"'s, which hairpins/ },
+  { title: 'homes behind one hairpinning CGN, no ICE servers', a: HAIRPIN.alice!, b: HAIRPIN.bob!, ice: all(), expected: 'fail' },
+  { title: 'symmetric home ↔ port-restricted home behind one hairpinning CGN, STUN only', a: HAIRPIN.sam!, b: HAIRPIN.bob!, ice: all(STUN), expected: 'fail' },
+  { title: 'symmetric home ↔ full-cone home behind one hairpinning CGN, STUN only', a: HAIRPIN.sam!, b: HAIRPIN.fay!, ice: all(STUN), expected: 'prflx' },
+  { title: 'homes behind one CGN that does not hairpin, STUN only', a: NO_HAIRPIN.alice!, b: NO_HAIRPIN.bob!, ice: all(STUN), expected: 'fail', says: /^both sides' server-reflexive addresses are router "cgn"'s, which does not hairpin/ },
+  { title: 'homes behind one CGN that does not hairpin, STUN + TURN/UDP', a: NO_HAIRPIN.alice!, b: NO_HAIRPIN.bob!, ice: all(STUN, TURN_UDP), expected: 'relay-udp', says: /; either side relays over TURN\/UDP/ },
+  { title: 'two hosts of one home behind a CGN', a: NO_HAIRPIN.alice!, b: NO_HAIRPIN.dana!, ice: all(), expected: 'host' },
+  { title: 'a home behind a CGN ↔ a public host, STUN only', a: NO_HAIRPIN.alice!, b: behind('open'), ice: all(STUN), expected: 'srflx' },
+  // A host on the CGN's own LAN is reachable from the homes behind it by its host address.
+  { title: 'host on the CGN LAN ↔ a home behind it, no ICE servers', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.alice!, ice: all(), expected: 'prflx', says: /^A is on the LAN of router "cgn", which B's path crosses: B's checks/ },
+  { title: 'host on the CGN LAN ↔ a symmetric home behind it, no ICE servers', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.sam!, ice: all(), expected: 'prflx' },
+  { title: 'host on the CGN LAN ↔ a home behind it that blocks UDP, STUN + TURN/TCP on 443', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.gus!, ice: all(STUN, TURN_TCP_443), expected: 'relay-tcp', says: /^A is on the LAN of router "cgn", which B's path crosses, but B's firewall blocks UDP/ },
   // Relay policy: both must allocate.
   { title: 'port-restricted-cone ↔ port-restricted-cone, relay policy, STUN + TURN/UDP', a: behind(prc), b: behind(prc), ice: relayOnly(STUN, TURN_UDP), expected: 'relay-udp' },
-  { title: 'same LAN, relay policy, TURN/UDP', a: behind(prc, { lan: 'home' }), b: behind(prc, { lan: 'home' }), ice: relayOnly(TURN_UDP), expected: 'relay-udp' },
+  { title: 'same LAN, relay policy, TURN/UDP', ...pair(neighbours({})), ice: relayOnly(TURN_UDP), expected: 'relay-udp' },
   { title: 'open ↔ open, relay policy, STUN only', a: behind('open'), b: behind('open'), ice: relayOnly(STUN), expected: 'fail' },
   { title: 'symmetric ↔ port-restricted-cone, relay policy, TURN/TCP on 443', a: behind('symmetric'), b: behind(prc), ice: relayOnly(TURN_TCP_443), expected: 'relay-tcp' },
   { title: 'udp-blocked ↔ open, relay policy, TURN/UDP + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: relayOnly(TURN_UDP, TURN_TLS_443), expected: 'relay-tls' },

@@ -1,4 +1,5 @@
-import { type Firewall, type Nat } from '../topology/nat.ts';
+import { combinedFirewall, effectiveNat, type Firewall, type Nat } from '../topology/nat.ts';
+import type { PlannedRouter } from '../topology/topology.ts';
 
 /**
  * The outcome oracle: which class of candidate pair a call between two peers should settle on,
@@ -8,8 +9,6 @@ import { type Firewall, type Nat } from '../topology/nat.ts';
  * Out of the model, on purpose:
  * - mapping lifetime (RFC 4787 section 4.3): a fresh call's own checks and consent freshness
  *   (RFC 7675, every ~5 s) keep its mappings alive, so the lifetime does not change the class;
- * - hairpinning (RFC 4787 section 6): it only matters for two peers behind one shared NAT on
- *   different LANs, which this input cannot express (peers on one LAN connect host to host);
  * - `unsolicited: 'reject'`: the lab drops or rejects unsolicited packets before conntrack
  *   confirms them, so they cannot re-map ports (ENVIRONMENT.md pitfall 1); an ICMP error for an
  *   early check is assumed not to stop ICE, which retransmits. Not yet observed with a browser.
@@ -19,14 +18,15 @@ export type RelayProtocol = 'udp' | 'tcp' | 'tls';
 export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
 export type OutcomeClass = 'host' | 'srflx' | 'prflx' | `relay-${RelayProtocol}` | 'fail';
 
+/** A router on a host's way out. Routers of the same name are one router. */
+export type PathRouter = Pick<PlannedRouter, 'name' | 'nat' | 'firewall'>;
+
 /** One end of the call. */
 export interface PeerSide {
-  /** Effective NAT of the host's chain (`effectiveNat`); null = a public address, no NAT. */
-  nat: Nat | null;
-  /** Every firewall the host's traffic out of its LAN meets, combined (`combinedFirewall`). */
-  firewall?: Firewall;
-  /** Peers with the same LAN id share a LAN segment. */
-  lan?: string;
+  /** The routers from the host outwards (innermost first); [] = a public address. */
+  routers: readonly PathRouter[];
+  /** The host's own firewall: it filters what the host sends out of its LAN (everything, when public). */
+  firewall: Firewall | null;
 }
 
 /** STUN is UDP only; a TURN/UDP server also answers STUN binding requests on its port. */
@@ -59,20 +59,28 @@ const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ ou
 const RELAY_ORDER: readonly RelayProtocol[] = ['udp', 'tcp', 'tls'];
 const worse = (p: RelayProtocol, q: RelayProtocol): RelayProtocol => (RELAY_ORDER.indexOf(p) >= RELAY_ORDER.indexOf(q) ? p : q);
 
-interface Peer extends PeerSide {
+/** A side as one path of the call sees it: the NAT and the firewalls its packets meet. */
+interface Peer {
   name: 'A' | 'B';
+  nat: Nat | null;
+  firewall: Firewall | null;
 }
 
-const udpOk = (p: PeerSide): boolean => p.firewall?.udp !== 'block';
-const tcpOk = (p: PeerSide, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
+/** A side's packets out of its LAN meet its own firewall and every router's. */
+const firewallOut = (s: PeerSide): Firewall | null => combinedFirewall([s.firewall, ...s.routers.map((r) => r.firewall)]);
+/** A side on its way to the internet: the NATs of all its routers. */
+const toInternet = (s: PeerSide, name: Peer['name']): Peer => ({ name, nat: effectiveNat(s.routers.map((r) => r.nat)), firewall: firewallOut(s) });
+
+const udpOk = (p: Peer): boolean => p.firewall?.udp !== 'block';
+const tcpOk = (p: Peer, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
 /** Address(-and-port)-dependent mapping (RFC 4787 section 4.1): a new external port per destination. */
-const perDestination = (p: PeerSide): boolean => p.nat !== null && p.nat.mapping !== 'endpoint-independent';
+const perDestination = (p: Peer): boolean => p.nat !== null && p.nat.mapping !== 'endpoint-independent';
 const hasStun = (ice: IceConfig): boolean => ice.servers.some((s) => s.transport === 'udp');
 const turnList = (ice: IceConfig): string =>
   ice.servers.filter((s) => s.kind === 'turn').map((s) => `TURN/${s.transport.toUpperCase()}:${s.port}`).join(', ');
 
 /** The TURN transport a browser would relay over: the best one its firewall lets through. */
-function allocation(p: PeerSide, ice: IceConfig): RelayProtocol | null {
+function allocation(p: Peer, ice: IceConfig): RelayProtocol | null {
   const usable = ice.servers.filter((s) => s.kind === 'turn' && (s.transport === 'udp' ? udpOk(p) : tcpOk(p, s.port)));
   return RELAY_ORDER.find((proto) => usable.some((s) => s.transport === proto)) ?? null;
 }
@@ -82,22 +90,81 @@ function allocation(p: PeerSide, ice: IceConfig): RelayProtocol | null {
  * (RFC 5766 section 8) and the lab's TURN server refuses private peers, so the relaying side must
  * know this side's public IP: its host address when public, else its server-reflexive one.
  */
-const reachesRelay = (p: PeerSide, ice: IceConfig): boolean => udpOk(p) && (p.nat === null || hasStun(ice));
+const reachesRelay = (p: Peer, ice: IceConfig): boolean => udpOk(p) && (p.nat === null || hasStun(ice));
 
 const fail = (reason: string): Prediction => ({ outcome: 'fail', reason });
 
+/**
+ * Where the two paths meet. Hosts behind one router are on its LAN. A host on the LAN of a router
+ * that the other's path crosses further out is reachable from the other by its host address. Two
+ * paths that share routers end at the same one, whose public address both server-reflexive
+ * candidates carry: a check to it must be hairpinned there (RFC 4787 section 6). Otherwise the
+ * paths meet on the internet.
+ */
+type Meeting =
+  | { kind: 'lan'; router: string }
+  | { kind: 'inside'; on: 'A' | 'B'; router: string; below: readonly PathRouter[] }
+  | { kind: 'hairpin'; router: PathRouter }
+  | { kind: 'internet' };
+
+function meeting(a: PeerSide, b: PeerSide): Meeting {
+  const [la, lb] = [a.routers[0], b.routers[0]];
+  if (!la || !lb) return { kind: 'internet' };
+  if (la.name === lb.name) return { kind: 'lan', router: la.name };
+  for (const [x, y, on] of [[a, b, 'A'], [b, a, 'B']] as const) {
+    const k = y.routers.findIndex((r) => r.name === x.routers[0]!.name);
+    if (k > 0) return { kind: 'inside', on, router: x.routers[0]!.name, below: y.routers.slice(0, k) };
+  }
+  const [ta, tb] = [a.routers.at(-1)!, b.routers.at(-1)!];
+  return ta.name === tb.name ? { kind: 'hairpin', router: ta } : { kind: 'internet' };
+}
+
 /** The most direct non-relay pair that works, or 'fail' with why none does. */
-function direct(a: Peer, b: Peer, ice: IceConfig): Prediction {
+function direct(a: PeerSide, b: PeerSide, ice: IceConfig): Prediction {
   // iceTransportPolicy 'relay' (RFC 8829 section 4.1.1) gathers relay candidates only.
   if (ice.policy === 'relay') return fail('the relay policy offers only relay candidates');
-  // Host pairs rank highest (RFC 8445 section 5.1.2.2). Traffic inside a LAN never crosses the router
-  // that applies the firewall, so a shared LAN connects even when UDP is blocked outwards.
-  if (a.lan !== undefined && a.lan === b.lan) {
-    return direct_('host', `both peers are on LAN "${a.lan}", so their host candidates connect directly`);
-  }
-  const blocked = [a, b].filter((p) => !udpOk(p));
+  const m = meeting(a, b);
+  // Host pairs rank highest (RFC 8445 section 5.1.2.2). Traffic inside a LAN meets no firewall (a
+  // host's own spares its LAN too), so a shared LAN connects even when UDP is blocked outwards.
+  if (m.kind === 'lan') return direct_('host', `both peers are on LAN "${m.router}", so their host candidates connect directly`);
+  if (m.kind === 'inside') return fromInside(m, m.on === 'A' ? b : a);
+  const [pa, pb] = m.kind === 'hairpin' ? [belowTop(a, 'A'), belowTop(b, 'B')] : [toInternet(a, 'A'), toInternet(b, 'B')];
+  const blocked = [pa, pb].filter((p) => !udpOk(p));
   if (blocked.length === 2) return fail('both firewalls block UDP, so no direct path exists');
   if (blocked[0]) return fail(`${blocked[0].name}'s firewall blocks UDP, so no direct path exists`);
+  if (m.kind === 'internet') return acrossNats(pa, pb, ice);
+  const via = `both sides' server-reflexive addresses are router "${m.router.name}"'s`;
+  if (!m.router.nat.hairpinning) return fail(`${via}, which does not hairpin (RFC 4787 section 6), so no check between them arrives`);
+  const d = acrossNats(pa, pb, ice);
+  return { ...d, reason: `${via}, which hairpins checks between them (RFC 4787 section 6); ${d.reason}` };
+}
+
+/**
+ * Behind the shared router that hairpins, a side's checks meet the NATs below it on the way out
+ * and the other side's on the way in; every firewall on the way still applies (the shared router's
+ * too: hairpinned packets come from its LAN).
+ */
+const belowTop = (s: PeerSide, name: Peer['name']): Peer => ({ name, nat: effectiveNat(s.routers.slice(0, -1).map((r) => r.nat)), firewall: firewallOut(s) });
+
+/**
+ * One host sits on the LAN of a router the other's path crosses: the other's checks reach its host
+ * address from the address the other's inner routers have on that LAN, which no STUN server reveals,
+ * and the answers return on the mappings those checks opened, whatever the NATs' behaviour.
+ */
+function fromInside(m: Extract<Meeting, { kind: 'inside' }>, outer: PeerSide): Prediction {
+  const [host, other] = m.on === 'A' ? ['A', 'B'] : ['B', 'A'];
+  const crossing = `${host} is on the LAN of router "${m.router}", which ${other}'s path crosses`;
+  if (combinedFirewall([outer.firewall, ...m.below.map((r) => r.firewall)])?.udp === 'block') {
+    return fail(`${crossing}, but ${other}'s firewall blocks UDP, so no direct path exists`);
+  }
+  return {
+    outcome: 'prflx',
+    reason: `${crossing}: ${other}'s checks reach ${host}'s host address from ${other}'s router's address on that LAN, which no STUN server reveals, so ${host} learns ${other} as peer-reflexive`,
+  };
+}
+
+/** The most direct pair between two sides whose paths meet only through their NATs. */
+function acrossNats(a: Peer, b: Peer, ice: IceConfig): Prediction {
   if (!a.nat && !b.nat) return direct_('host', 'both peers have public addresses, so their host candidates connect directly');
 
   const [n, o] = a.nat ? [a, b] : [b, a]; // n is NATed; o may be public
@@ -180,10 +247,9 @@ function relay(a: Peer, b: Peer, ice: IceConfig, noDirect: string): Prediction {
  * relay pair first and switch later, which is why the harness reads the settled pair.
  */
 export function predictOutcome(a: PeerSide, b: PeerSide, ice: IceConfig): Prediction {
-  const A: Peer = { ...a, name: 'A' };
-  const B: Peer = { ...b, name: 'B' };
-  const d = direct(A, B, ice);
-  return d.outcome === 'fail' ? relay(A, B, ice, d.reason) : d;
+  const d = direct(a, b, ice);
+  // Relayed traffic goes to the TURN server and back in from the internet, whatever the paths share.
+  return d.outcome === 'fail' ? relay(toInternet(a, 'A'), toInternet(b, 'B'), ice, d.reason) : d;
 }
 
 /** A settled selected candidate pair as one peer reports it (RTCIceCandidatePairStats and its candidates). */

@@ -87,3 +87,40 @@ describe('a carrier-grade NAT that blocks UDP @integration', function () {
     await shape.call({ a: { engine: 'firefox', host: 'pat' }, b: { engine: 'chromium', host: 'dave' }, ice: ['stun', 'turn-udp', 'turn-tcp'] }, 'relay-tcp');
   });
 });
+
+describe('homes behind one carrier-grade NAT @integration', function () {
+  this.timeout(180_000);
+  // Two CGNs, one hairpinning, each with two homes behind it; nc sits on the second CGN's own LAN.
+  const shape = shapeLab({
+    routers: [
+      { name: 'cgnh', nat: { hairpinning: true } },
+      { name: 'h1', nat: {}, upstream: 'cgnh' },
+      { name: 'h2', nat: {}, upstream: 'cgnh' },
+      { name: 'cgnn', nat: { hairpinning: false } },
+      { name: 'n1', nat: {}, upstream: 'cgnn' },
+      { name: 'n2', nat: {}, upstream: 'cgnn' },
+    ],
+    hosts: [
+      { name: 'ha', behind: 'h1' },
+      { name: 'hb', behind: 'h2' },
+      { name: 'na', behind: 'n1' },
+      { name: 'nb', behind: 'n2' },
+      { name: 'nc', behind: 'cgnn' },
+    ],
+  });
+
+  it('with hairpinning: the homes connect between their server-reflexive addresses, which are both the CGN\'s (chromium ↔ firefox, both ways)', async () => {
+    await shape.call({ a: { engine: 'chromium', host: 'ha' }, b: { engine: 'firefox', host: 'hb' }, ice: ['stun'] }, 'srflx');
+    await shape.call({ a: { engine: 'firefox', host: 'hb' }, b: { engine: 'chromium', host: 'ha' }, ice: ['stun'] }, 'srflx');
+  });
+
+  it('without hairpinning: no check between the homes arrives, so they relay (chromium ↔ firefox, both ways)', async () => {
+    await shape.call({ a: { engine: 'chromium', host: 'na' }, b: { engine: 'firefox', host: 'nb' }, ice: ['stun', 'turn-udp'] }, 'relay-udp');
+    await shape.call({ a: { engine: 'firefox', host: 'nb' }, b: { engine: 'chromium', host: 'na' }, ice: ['stun', 'turn-udp'] }, 'relay-udp');
+  });
+
+  it('a host on the CGN\'s LAN is reached by its host address from a home behind the CGN, which it learns as peer-reflexive (no servers; chromium ↔ firefox, both ways)', async () => {
+    await shape.call({ a: { engine: 'chromium', host: 'nc' }, b: { engine: 'firefox', host: 'nb' }, ice: [] }, 'prflx');
+    await shape.call({ a: { engine: 'firefox', host: 'nb' }, b: { engine: 'chromium', host: 'nc' }, ice: [] }, 'prflx');
+  });
+});

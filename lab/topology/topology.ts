@@ -131,6 +131,9 @@ export interface Topology {
   publicSubnet: string;
 }
 
+/** The routers on a host's way out, innermost first. */
+export const routersOf = (t: Topology, h: PlannedHost): PlannedRouter[] => h.routers.map((name) => t.routers.find((r) => r.name === name)!);
+
 export const PUBLIC_SUBNET = '198.18.0.0/15';
 const PUBLIC_PREFIX = 15;
 const MAX_ROUTERS = 200;
