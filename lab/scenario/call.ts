@@ -342,7 +342,7 @@ export class Call implements AsyncDisposable {
     const [dataRttMs, flowA, flowB] = connected ? await Promise.all([(this.spec.media ?? ['data']).includes('data') ? this.dataRtt() : null, this.#mediaFlow(a), this.#mediaFlow(b)]) : [null, {}, {}];
     const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<unknown[]>('stats'), b.call<unknown[]>('stats')]);
     const view = (p: SelectedPair | null): PairView[] =>
-      p ? [{ local: { type: p.local.type, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
+      p ? [{ local: { type: p.local.type, protocol: p.local.protocol, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
     const observed: OutcomeClass = connected && pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'fail';
     const report = (p: Peer, ev: AgentEvidence, pair: SelectedPair | null, media: Flow): PeerReport => ({
       engine: p.spec.engine,

@@ -205,10 +205,12 @@ describe('predictOutcome', () => {
   });
 });
 
-const host = { type: 'host' } as const;
-const srflx = { type: 'srflx' } as const;
-const prflx = { type: 'prflx' } as const;
-const relay = (relayProtocol: 'udp' | 'tcp' | 'tls') => ({ type: 'relay', relayProtocol }) as const;
+const host = { type: 'host', protocol: 'udp' } as const;
+const srflx = { type: 'srflx', protocol: 'udp' } as const;
+const prflx = { type: 'prflx', protocol: 'udp' } as const;
+// getStats gives a relay candidate the protocol of its relayed address (UDP), the TURN transport apart.
+const relay = (relayProtocol: 'udp' | 'tcp' | 'tls') => ({ type: 'relay', protocol: 'udp', relayProtocol }) as const;
+const tcp = <T extends { type: 'host' | 'srflx' | 'prflx' }>(c: T) => ({ ...c, protocol: 'tcp' }) as const;
 const CALLS: { title: string; views: [PairView, PairView]; expected: OutcomeClass }[] = [
   { title: 'host ↔ host', views: [{ local: host, remote: host }, { local: host, remote: host }], expected: 'host' },
   { title: 'srflx ↔ srflx', views: [{ local: srflx, remote: srflx }, { local: srflx, remote: srflx }], expected: 'srflx' },
@@ -218,6 +220,11 @@ const CALLS: { title: string; views: [PairView, PairView]; expected: OutcomeClas
   { title: 'relay/TCP ↔ relay/UDP', views: [{ local: relay('tcp'), remote: { type: 'relay' } }, { local: relay('udp'), remote: { type: 'relay' } }], expected: 'relay-tcp' },
   { title: 'relay/TLS ↔ relay/TCP', views: [{ local: relay('tcp'), remote: { type: 'relay' } }, { local: relay('tls'), remote: { type: 'relay' } }], expected: 'relay-tls' },
   { title: 'relay/UDP ↔ prflx', views: [{ local: relay('udp'), remote: prflx }, { local: prflx, remote: { type: 'relay' } }], expected: 'relay-udp' },
+  // ICE-TCP pairs are classes of their own: a TCP pair never reads as the UDP pair of the same types.
+  { title: 'host/TCP ↔ host/TCP', views: [{ local: tcp(host), remote: host }, { local: tcp(host), remote: host }], expected: 'host-tcp' },
+  { title: 'active host/TCP ↔ passive host/TCP that learns the active side as prflx', views: [{ local: tcp(host), remote: host }, { local: tcp(host), remote: prflx }], expected: 'prflx-tcp' },
+  { title: 'srflx/TCP ↔ host/TCP', views: [{ local: tcp(srflx), remote: host }, { local: tcp(host), remote: srflx }], expected: 'srflx-tcp' },
+  { title: 'relay/TCP ↔ host/TCP: the relay decides the class', views: [{ local: relay('tcp'), remote: host }, { local: tcp(host), remote: { type: 'relay' } }], expected: 'relay-tcp' },
 ];
 
 describe('classifyCall', () => {
@@ -244,6 +251,8 @@ describe('outcomeMatches', () => {
     expect(outcomeMatches(p('prflx'), 'srflx'), 'expected prflx not to match a more direct srflx').to.equal(false);
     expect(outcomeMatches(p('srflx', ['prflx']), 'prflx'), 'a trickle race may read a srflx path as prflx').to.equal(true);
     expect(outcomeMatches(p('srflx', ['prflx']), 'relay-udp'), 'but never as a relay').to.equal(false);
+    expect(outcomeMatches(p('srflx', ['prflx']), 'prflx-tcp'), 'nor as a TCP pair').to.equal(false);
+    expect(outcomeMatches(p('host', ['prflx']), 'host-tcp'), 'a host/TCP pair is not the host/UDP pair predicted').to.equal(false);
   });
 
   it('direct host and srflx predictions accept prflx (trickle race), relay and prflx predictions accept nothing else', () => {

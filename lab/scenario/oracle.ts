@@ -16,7 +16,14 @@ import type { PlannedRouter } from '../topology/topology.ts';
 
 export type RelayProtocol = 'udp' | 'tcp' | 'tls';
 export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
-export type OutcomeClass = 'host' | 'srflx' | 'prflx' | `relay-${RelayProtocol}` | 'fail';
+type DirectClass = 'host' | 'srflx' | 'prflx';
+/**
+ * A direct pair over TCP (ICE-TCP, RFC 6544) is a class of its own, so it can never pass for the UDP
+ * pair a prediction names. It is never predicted: Chromium and Firefox offer only active TCP host
+ * candidates (`tcptype active`, measured in the lab), and an active candidate pairs only with a
+ * passive or simultaneous-open one (RFC 6544 section 6.2), so two browsers form no direct TCP pair.
+ */
+export type OutcomeClass = DirectClass | `${DirectClass}-tcp` | `relay-${RelayProtocol}` | 'fail';
 
 /** A router on a host's way out. Routers of the same name are one router. */
 export type PathRouter = Pick<PlannedRouter, 'name' | 'nat' | 'firewall'>;
@@ -254,7 +261,8 @@ export function predictOutcome(a: PeerSide, b: PeerSide, ice: IceConfig): Predic
 
 /** A settled selected candidate pair as one peer reports it (RTCIceCandidatePairStats and its candidates). */
 export interface PairView {
-  local: { type: CandidateType; relayProtocol?: RelayProtocol };
+  /** `protocol` as getStats reports it: 'udp' or 'tcp' (a relay candidate's is its relayed UDP address's). */
+  local: { type: CandidateType; protocol: string; relayProtocol?: RelayProtocol };
   remote: { type: CandidateType };
   /** Rarely known: stats give `relayProtocol` for local candidates only. */
   remoteRelayProtocol?: RelayProtocol;
@@ -262,8 +270,9 @@ export interface PairView {
 
 /**
  * The class of a call from both peers' selected pairs. Any relay → relay-<worst protocol seen>;
- * else any prflx → prflx; else any srflx → srflx; else host. A relay whose protocol no view reports
- * counts as udp: the leg between the TURN server and a peer is always UDP (RFC 5766 section 2.1).
+ * else any prflx → prflx; else any srflx → srflx; else host; a direct pair either view reports over
+ * TCP adds -tcp. A relay whose protocol no view reports counts as udp: the leg between the TURN
+ * server and a peer is always UDP (RFC 5766 section 2.1).
  */
 export function classifyCall(...views: readonly PairView[]): OutcomeClass {
   const types = views.flatMap((v) => [v.local.type, v.remote.type]);
@@ -274,9 +283,8 @@ export function classifyCall(...views: readonly PairView[]): OutcomeClass {
     ]);
     return `relay-${protos.reduce(worse)}`;
   }
-  if (types.includes('prflx')) return 'prflx';
-  if (types.includes('srflx')) return 'srflx';
-  return 'host';
+  const direct: DirectClass = types.includes('prflx') ? 'prflx' : types.includes('srflx') ? 'srflx' : 'host';
+  return views.some((v) => v.local.protocol === 'tcp') ? `${direct}-tcp` : direct;
 }
 
 /** One peer's view alone. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -122,5 +122,29 @@ describe('homes behind one carrier-grade NAT @integration', function () {
   it('a host on the CGN\'s LAN is reached by its host address from a home behind the CGN, which it learns as peer-reflexive (no servers; chromium ↔ firefox, both ways)', async () => {
     await shape.call({ a: { engine: 'chromium', host: 'nc' }, b: { engine: 'firefox', host: 'nb' }, ice: [] }, 'prflx');
     await shape.call({ a: { engine: 'firefox', host: 'nb' }, b: { engine: 'chromium', host: 'nc' }, ice: [] }, 'prflx');
+  });
+});
+
+/** The TCP candidates a peer of the call gathered, as its evidence lists them. */
+function tcpCandidates(r: CallResult, peer: 'a' | 'b'): string[] {
+  const file = JSON.parse(readFileSync(join(r.evidence, `candidates-${peer}.json`), 'utf8')) as { candidates: { candidate: string; protocol: string }[] };
+  return file.candidates.filter((c) => c.protocol === 'tcp').map((c) => c.candidate);
+}
+
+describe('ICE-TCP where UDP is blocked and TCP is not @integration', function () {
+  this.timeout(120_000);
+  // Both public; pat's firewall blocks UDP and lets TCP to any port out: a passive TCP host
+  // candidate of quinn's would make a host/TCP pair that outranks any relay.
+  const shape = shapeLab({ hosts: [{ name: 'pat', nat: 'open', firewall: { udp: 'block' } }, { name: 'quinn', nat: 'open' }] });
+
+  it('no direct TCP pair forms: both engines offer active TCP candidates only, so the call relays over TURN/TCP (chromium ↔ firefox, both ways)', async () => {
+    for (const [ea, eb] of [['chromium', 'firefox'], ['firefox', 'chromium']] as const) {
+      const r = await shape.call({ a: { engine: ea, host: 'pat' }, b: { engine: eb, host: 'quinn' }, ice: ['turn-tcp'] }, 'relay-tcp');
+      for (const peer of ['a', 'b'] as const) {
+        const tcp = tcpCandidates(r, peer);
+        expect(tcp, `${r.peers[peer].engine} gathers TCP host candidates`).not.to.deep.equal([]);
+        expect(tcp.filter((c) => !/ typ host tcptype active\b/.test(c)), `${r.peers[peer].engine}'s TCP candidates other than active host ones`).to.deep.equal([]);
+      }
+    }
   });
 });
