@@ -107,11 +107,11 @@ const SPEC: Record<IceTransport, IceServerSpec> = {
   'turns-tcp': { kind: 'turn', transport: 'tls', port: 443 },
 };
 
-export const peerSide = (t: Topology, h: PlannedHost): PeerSide => ({ routers: routersOf(t, h), firewall: h.ownFirewall });
+export const peerSide = (t: Topology, h: PlannedHost, engine: EngineName): PeerSide => ({ engine, routers: routersOf(t, h), firewall: h.ownFirewall });
 
 /** The oracle's prediction for a call in a lab. */
 export function expectedOutcome(lab: Pick<StartedLab, 'host' | 'topology'>, spec: CallSpec): Prediction {
-  const side = (p: PeerSpec) => peerSide(lab.topology, lab.host(p.host));
+  const side = (p: PeerSpec) => peerSide(lab.topology, lab.host(p.host), p.engine);
   return predictOutcome(side(spec.a), side(spec.b), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
 }
 

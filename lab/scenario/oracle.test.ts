@@ -7,6 +7,7 @@ import {
   classifyPair,
   outcomeMatches,
   predictOutcome,
+  tieContradiction,
   type IceConfig,
   type IceServerSpec,
   type OutcomeClass,
@@ -14,10 +15,10 @@ import {
   type PeerSide,
 } from './oracle.ts';
 
-/** The oracle's view of every host of a topology, built as a call builds it. */
+/** The oracle's view of every host of a topology, built as a call builds it (Chromium in each). */
 function sidesOf(input: TopologyInput): Record<string, PeerSide> {
   const t = planTopology(input);
-  return Object.fromEntries(t.hosts.map((h) => [h.name, peerSide(t, h)]));
+  return Object.fromEntries(t.hosts.map((h) => [h.name, peerSide(t, h, 'chromium')]));
 }
 let hosts = 0;
 /** A host behind a NAT of its own (a preset or a NAT object), with a firewall when given. */
@@ -25,6 +26,8 @@ function behind(nat: PresetName | NatInput, firewall?: Firewall): PeerSide {
   const name = `h${(hosts += 1)}`;
   return sidesOf({ hosts: [{ name, nat, ...(firewall ? { firewall } : {}) }] })[name]!;
 }
+/** The same host with another browser in it. */
+const inFirefox = (side: PeerSide): PeerSide => ({ ...side, engine: 'firefox' });
 /** Two hosts behind one router: its NAT, its firewall. */
 function neighbours(nat: NatInput, firewall?: Firewall): [PeerSide, PeerSide] {
   const s = sidesOf({ routers: [{ name: 'home', nat, ...(firewall ? { firewall } : {}) }], hosts: [{ name: 'a', behind: 'home' }, { name: 'b', behind: 'home' }] });
@@ -48,6 +51,8 @@ interface Row {
   expected: OutcomeClass;
   /** What the reason must say with A and B as given; swapped, it must say it of the other side. */
   says?: RegExp;
+  /** Relay classes equally ranked candidates make possible too. */
+  tie?: OutcomeClass[];
 }
 
 const pair = ([a, b]: [PeerSide, PeerSide]) => ({ a, b });
@@ -130,7 +135,6 @@ const ROWS: Row[] = [
   { title: 'udp-blocked ↔ port-restricted-cone, STUN + TURN/UDP + TURN/TCP on 443', a: behind('udp-blocked'), b: behind(prc), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^A's firewall blocks UDP.*; A relays over TURN\/TCP$/ },
   { title: 'port-restricted-cone ↔ udp-blocked, STUN + TURN/UDP + TURN/TCP on 443', a: behind(prc), b: behind('udp-blocked'), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^B's firewall blocks UDP.*; B relays over TURN\/TCP$/ },
   { title: 'udp-blocked ↔ udp-blocked, TURN/TCP on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TCP_443), expected: 'relay-tcp' },
-  { title: 'udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TLS_443, TURN_TCP_443), expected: 'relay-tcp' },
   { title: 'udp-blocked ↔ open, TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TLS_443), expected: 'relay-tls' },
   { title: 'udp-blocked ↔ open, TURN/TCP on 3478 + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TCP, TURN_TLS_443), expected: 'relay-tls' },
   { title: 'udp-blocked ↔ symmetric, TURN/UDP + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('symmetric'), ice: all(TURN_UDP, TURN_TLS_443), expected: 'relay-tls' },
@@ -168,6 +172,38 @@ const ROWS: Row[] = [
   { title: 'host on the CGN LAN ↔ a home behind it, no ICE servers', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.alice!, ice: all(), expected: 'prflx', says: /^A is on the LAN of router "cgn", which B's path crosses: B's checks/ },
   { title: 'host on the CGN LAN ↔ a symmetric home behind it, no ICE servers', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.sam!, ice: all(), expected: 'prflx' },
   { title: 'host on the CGN LAN ↔ a home behind it that blocks UDP, STUN + TURN/TCP on 443', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.gus!, ice: all(STUN, TURN_TCP_443), expected: 'relay-tcp', says: /^A is on the LAN of router "cgn", which B's path crosses, but B's firewall blocks UDP/ },
+  // Relay over TCP or TLS: Chromium ranks TCP over TLS, Firefox gives both one priority.
+  { title: 'chromium ↔ chromium, udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TLS_443, TURN_TCP_443), expected: 'relay-tcp', says: /; both sides relay over TURN\/TCP$/ },
+  {
+    title: 'firefox ↔ firefox, udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443',
+    a: inFirefox(behind('udp-blocked')),
+    b: inFirefox(behind('udp-blocked')),
+    ice: all(TURN_TCP_443, TURN_TLS_443),
+    expected: 'relay-tcp',
+    tie: ['relay-tls'],
+    says: /; both sides relay over TURN\/TCP or TURN\/TLS: firefox's TURN\/TCP and TURN\/TLS relay candidates have the same priority, so priority does not decide between relay-tcp and relay-tls$/,
+  },
+  { title: 'chromium ↔ firefox, udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: inFirefox(behind('udp-blocked')), ice: all(TURN_TCP_443, TURN_TLS_443), expected: 'relay-tcp', tie: ['relay-tls'] },
+  { title: 'firefox udp-blocked ↔ open, TURN/TCP and TURN/TLS on 443', a: inFirefox(behind('udp-blocked')), b: behind('open'), ice: all(STUN, TURN_UDP, TURN_TCP_443, TURN_TLS_443), expected: 'relay-tcp', tie: ['relay-tls'], says: /; A relays over TURN\/TCP or TURN\/TLS: / },
+  { title: 'firefox udp-blocked ↔ open, TURN/TCP on 3478 + TURN/TLS on 443', a: inFirefox(behind('udp-blocked')), b: inFirefox(behind('open')), ice: all(TURN_TCP, TURN_TLS_443), expected: 'relay-tls' },
+  { title: 'firefox ↔ firefox, symmetric ↔ port-restricted-cone, TURN/UDP + TURN/TCP on 443', a: inFirefox(behind('symmetric')), b: inFirefox(behind(prc)), ice: all(STUN, TURN_TCP_443, TURN_UDP), expected: 'relay-udp' },
+  {
+    title: 'firefox ↔ firefox, symmetric with TCP only to 443 ↔ symmetric with TCP only to 3478, TURN/TCP on 3478 + TURN/TLS on 443',
+    a: inFirefox(behind('symmetric', { udp: 'allow', tcpPorts: [443] })),
+    b: inFirefox(behind('symmetric', { udp: 'allow', tcpPorts: [3478] })),
+    ice: all(STUN, TURN_TCP, TURN_TLS_443),
+    expected: 'relay-tcp',
+    tie: ['relay-tls'],
+    says: /; either side relays over TURN\/TCP or TURN\/TLS to the other's public address: firefox's TURN\/TCP and TURN\/TLS relay candidates have the same priority/,
+  },
+  {
+    title: 'chromium ↔ chromium, symmetric with TCP only to 443 ↔ symmetric with TCP only to 3478, TURN/TCP on 3478 + TURN/TLS on 443',
+    a: behind('symmetric', { udp: 'allow', tcpPorts: [443] }),
+    b: behind('symmetric', { udp: 'allow', tcpPorts: [3478] }),
+    ice: all(STUN, TURN_TCP, TURN_TLS_443),
+    expected: 'relay-tcp',
+    says: /; B relays over TURN\/TCP$/,
+  },
   // Relay policy: both must allocate.
   { title: 'port-restricted-cone ↔ port-restricted-cone, relay policy, STUN + TURN/UDP', a: behind(prc), b: behind(prc), ice: relayOnly(STUN, TURN_UDP), expected: 'relay-udp' },
   { title: 'same LAN, relay policy, TURN/UDP', ...pair(neighbours({})), ice: relayOnly(TURN_UDP), expected: 'relay-udp' },
@@ -243,6 +279,33 @@ describe('classifyCall', () => {
   });
 });
 
+describe('tieContradiction', () => {
+  const ice = all(TURN_TCP_443, TURN_TLS_443);
+  const relays = (tcp: number, tls: number) => [
+    { relayProtocol: 'tcp', priority: tcp },
+    { relayProtocol: 'tls', priority: tls },
+  ] as const;
+
+  it('names the candidates a tie rests on: both of each Firefox side, only the lower-ranked side of a mixed call', () => {
+    expect(predictOutcome(inFirefox(behind('udp-blocked')), inFirefox(behind('udp-blocked')), ice).ties).to.deep.equal([
+      [{ side: 'A', protocol: 'tcp' }, { side: 'A', protocol: 'tls' }, { side: 'B', protocol: 'tcp' }, { side: 'B', protocol: 'tls' }],
+    ]);
+    // Chromium's TURN/TCP relay ranks above both of Firefox's, so only Firefox's pair decides.
+    expect(predictOutcome(behind('udp-blocked'), inFirefox(behind('udp-blocked')), ice).ties).to.deep.equal([[{ side: 'B', protocol: 'tcp' }, { side: 'B', protocol: 'tls' }]]);
+  });
+
+  it('holds while the evidence shows one priority; names what differs or is missing', () => {
+    const ff = predictOutcome(inFirefox(behind('udp-blocked')), inFirefox(behind('udp-blocked')), ice);
+    expect(tieContradiction(ff, { A: relays(8331263, 8331263), B: relays(8331263, 8331263) }), 'Firefox 153 as measured').to.equal(null);
+    expect(tieContradiction(ff, { A: relays(8331263, 8331263), B: relays(25108735, 8331263) })).to.equal(
+      "the tie rests on one priority for A's TURN/TCP, A's TURN/TLS, B's TURN/TCP, B's TURN/TLS, but they have 8331263, 8331263, 25108735, 8331263",
+    );
+    expect(tieContradiction(ff, { A: relays(8331263, 8331263), B: [{ relayProtocol: 'tcp', priority: 8331263 }] })).to.equal("B's TURN/TLS relay candidate the tie rests on is not in the evidence");
+    const chromium = predictOutcome(behind('udp-blocked'), behind('udp-blocked'), ice);
+    expect(tieContradiction(chromium, { A: [], B: [] }), 'no tie: nothing to contradict').to.equal(null);
+  });
+});
+
 describe('outcomeMatches', () => {
   it('is exact equality', () => {
     const p = (outcome: OutcomeClass, alsoAccept?: OutcomeClass[]) => ({ outcome, reason: '', ...(alsoAccept ? { alsoAccept } : {}) });
@@ -255,10 +318,13 @@ describe('outcomeMatches', () => {
     expect(outcomeMatches(p('host', ['prflx']), 'host-tcp'), 'a host/TCP pair is not the host/UDP pair predicted').to.equal(false);
   });
 
-  it('direct host and srflx predictions accept prflx (trickle race), relay and prflx predictions accept nothing else', () => {
+  it('direct host and srflx predictions accept prflx (trickle race), relay predictions only the classes of equally ranked pairs, prflx nothing else', () => {
     for (const t of ROWS) {
-      const pred = predictOutcome(t.a, t.b, t.ice);
-      expect(pred.alsoAccept ?? [], t.title).to.deep.equal(pred.outcome === 'host' || pred.outcome === 'srflx' ? ['prflx'] : []);
+      for (const [a, b] of [[t.a, t.b], [t.b, t.a]]) {
+        const pred = predictOutcome(a!, b!, t.ice);
+        expect(pred.alsoAccept ?? [], t.title).to.deep.equal(pred.outcome === 'host' || pred.outcome === 'srflx' ? ['prflx'] : (t.tie ?? []));
+        expect(pred.ties ?? [], `${t.title}: the candidates a tie rests on`).to.have.length(t.tie ? 1 : 0);
+      }
     }
   });
 });

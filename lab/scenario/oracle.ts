@@ -1,5 +1,6 @@
 import { combinedFirewall, effectiveNat, type Firewall, type Nat } from '../topology/nat.ts';
 import type { PlannedRouter } from '../topology/topology.ts';
+import type { EngineName } from '../browsers/engines.ts';
 
 /**
  * The outcome oracle: which class of candidate pair a call between two peers should settle on,
@@ -30,6 +31,8 @@ export type PathRouter = Pick<PlannedRouter, 'name' | 'nat' | 'firewall'>;
 
 /** One end of the call. */
 export interface PeerSide {
+  /** The browser: engines rank relay candidates differently. */
+  engine: EngineName;
   /** The routers from the host outwards (innermost first); [] = a public address. */
   routers: readonly PathRouter[];
   /** The host's own firewall: it filters what the host sends out of its LAN (everything, when public). */
@@ -57,18 +60,41 @@ export interface Prediction {
    * peer-reflexive (RFC 8445 section 7.3.1.3), so a direct host or srflx path may read as prflx.
    */
   alsoAccept?: OutcomeClass[];
+  /**
+   * Relay candidates the engines give one priority, which is why `alsoAccept` holds more relay
+   * classes: one of those is accepted only while the evidence shows that (`tieContradiction`).
+   */
+  ties?: RelayTie[];
 }
+/** Relay candidates (a side's, over a TURN transport) that must have one priority. */
+export type RelayTie = { side: 'A' | 'B'; protocol: RelayProtocol }[];
 
 /** A direct path whose checks may outrun trickled candidates: it may read as prflx. */
 const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ outcome, reason, alsoAccept: ['prflx'] });
 
-// Browsers rank relay candidates UDP over TCP over TLS (RFC 8445 section 5.1.2.1, local preference).
+// Relay classes from the most direct transport to the least; a call's class is its worst relay's.
 const RELAY_ORDER: readonly RelayProtocol[] = ['udp', 'tcp', 'tls'];
+
+/**
+ * The type preference each engine gives relay candidates per TURN transport (RFC 8445 section
+ * 5.1.2.1), from getStats local-candidate priorities in the lab: Chromium 156 58662911 (UDP),
+ * 25108735 (TCP), 8331263 (TLS); Firefox 153 92217087 (UDP) and 8331263 for TCP and TLS alike
+ * (nICEr has one preference for relays over TCP, TLS or not). WebKit's libwebrtc is taken to rank
+ * as Chromium's does: not measured, no WebKit with WebRTC runs here.
+ */
+const RELAY_PREFERENCE: Record<EngineName, Record<RelayProtocol, number>> = {
+  chromium: { udp: 3, tcp: 1, tls: 0 },
+  firefox: { udp: 5, tcp: 0, tls: 0 },
+  webkit: { udp: 3, tcp: 1, tls: 0 },
+};
+/** Host and server-reflexive candidates outrank every relay candidate (type preference 100 and up). */
+const DIRECT_PREFERENCE = 100;
 const worse = (p: RelayProtocol, q: RelayProtocol): RelayProtocol => (RELAY_ORDER.indexOf(p) >= RELAY_ORDER.indexOf(q) ? p : q);
 
 /** A side as one path of the call sees it: the NAT and the firewalls its packets meet. */
 interface Peer {
   name: 'A' | 'B';
+  engine: EngineName;
   nat: Nat | null;
   firewall: Firewall | null;
 }
@@ -76,7 +102,7 @@ interface Peer {
 /** A side's packets out of its LAN meet its own firewall and every router's. */
 const firewallOut = (s: PeerSide): Firewall | null => combinedFirewall([s.firewall, ...s.routers.map((r) => r.firewall)]);
 /** A side on its way to the internet: the NATs of all its routers. */
-const toInternet = (s: PeerSide, name: Peer['name']): Peer => ({ name, nat: effectiveNat(s.routers.map((r) => r.nat)), firewall: firewallOut(s) });
+const toInternet = (s: PeerSide, name: Peer['name']): Peer => ({ name, engine: s.engine, nat: effectiveNat(s.routers.map((r) => r.nat)), firewall: firewallOut(s) });
 
 const udpOk = (p: Peer): boolean => p.firewall?.udp !== 'block';
 const tcpOk = (p: Peer, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
@@ -86,10 +112,10 @@ const hasStun = (ice: IceConfig): boolean => ice.servers.some((s) => s.transport
 const turnList = (ice: IceConfig): string =>
   ice.servers.filter((s) => s.kind === 'turn').map((s) => `TURN/${s.transport.toUpperCase()}:${s.port}`).join(', ');
 
-/** The TURN transport a browser would relay over: the best one its firewall lets through. */
-function allocation(p: Peer, ice: IceConfig): RelayProtocol | null {
+/** The TURN transports a side can allocate over: those its firewalls let through. */
+function allocations(p: Peer, ice: IceConfig): RelayProtocol[] {
   const usable = ice.servers.filter((s) => s.kind === 'turn' && (s.transport === 'udp' ? udpOk(p) : tcpOk(p, s.port)));
-  return RELAY_ORDER.find((proto) => usable.some((s) => s.transport === proto)) ?? null;
+  return RELAY_ORDER.filter((proto) => usable.some((s) => s.transport === proto));
 }
 
 /**
@@ -151,7 +177,7 @@ function direct(a: PeerSide, b: PeerSide, ice: IceConfig): Prediction {
  * and the other side's on the way in; every firewall on the way still applies (the shared router's
  * too: hairpinned packets come from its LAN).
  */
-const belowTop = (s: PeerSide, name: Peer['name']): Peer => ({ name, nat: effectiveNat(s.routers.slice(0, -1).map((r) => r.nat)), firewall: firewallOut(s) });
+const belowTop = (s: PeerSide, name: Peer['name']): Peer => ({ name, engine: s.engine, nat: effectiveNat(s.routers.slice(0, -1).map((r) => r.nat)), firewall: firewallOut(s) });
 
 /**
  * One host sits on the LAN of a router the other's path crosses: the other's checks reach its host
@@ -214,31 +240,110 @@ function acrossNats(a: Peer, b: Peer, ice: IceConfig): Prediction {
   return fail(`${m} hides its port from ${t.name}, and ${t.name}'s address-and-port-dependent filtering drops ${s.name}'s checks`);
 }
 
+/** A relayed pair: each side's relay transport, or null where that side offers its own address. */
+interface RelayPair {
+  a: RelayProtocol | null;
+  b: RelayProtocol | null;
+}
+
+/**
+ * A pair's rank (RFC 8445 section 6.1.2.3): by its lower candidate priority, then its higher; the
+ * type preference decides both, since a relay is ranked far below any other candidate.
+ */
+function rank(p: RelayPair, a: Peer, b: Peer): [number, number] {
+  const pref = (proto: RelayProtocol | null, side: Peer) => (proto === null ? DIRECT_PREFERENCE : RELAY_PREFERENCE[side.engine][proto]);
+  const [x, y] = [pref(p.a, a), pref(p.b, b)];
+  return [Math.min(x, y), Math.max(x, y)];
+}
+const relayClass = (p: RelayPair): OutcomeClass => `relay-${[p.a, p.b].filter((x) => x !== null).reduce(worse)}`;
+const over = (protos: readonly RelayProtocol[]) => protos.map((p) => `TURN/${p.toUpperCase()}`).join(' or ');
+
 /** A relayed pair when no direct one works (`noDirect` says why), or 'fail'. */
 function relay(a: Peer, b: Peer, ice: IceConfig, noDirect: string): Prediction {
   if (!ice.servers.some((s) => s.kind === 'turn')) return fail(`${noDirect}; no TURN server is configured`);
-  const ra = allocation(a, ice);
-  const rb = allocation(b, ice);
+  const [ra, rb] = [allocations(a, ice), allocations(b, ice)];
   // A relay pairs with the other side's srflx/host (RFC 5766 section 2: the relay speaks UDP to peers)
   // or with the other side's relay. The best-ranked working pair settles.
-  const over = (p: RelayProtocol) => `TURN/${p.toUpperCase()}`;
-  const options: { proto: RelayProtocol; say: string }[] = [];
-  if (ice.policy === 'all') {
-    const single = [
-      ...(ra && reachesRelay(b, ice) ? [{ proto: ra, say: `A relays over ${over(ra)}` }] : []),
-      ...(rb && reachesRelay(a, ice) ? [{ proto: rb, say: `B relays over ${over(rb)}` }] : []),
-    ];
-    // Both relays work over one protocol: which one the agents pick depends on candidate
-    // priorities, not on the NATs, so the reason names neither.
-    const tie = single.length === 2 && single[0]!.proto === single[1]!.proto;
-    options.push(...(tie ? [{ proto: single[0]!.proto, say: `either side relays over ${over(single[0]!.proto)} to the other's public address` }] : single));
-  }
-  if (ra && rb) options.push({ proto: worse(ra, rb), say: `both sides relay over ${over(worse(ra, rb))}` });
-  const best = options.sort((x, y) => RELAY_ORDER.indexOf(x.proto) - RELAY_ORDER.indexOf(y.proto))[0];
-  if (best) return { outcome: `relay-${best.proto}`, reason: `${noDirect}; ${best.say}` };
+  const pairs: RelayPair[] = [
+    ...(ice.policy === 'all' && reachesRelay(b, ice) ? ra.map((x) => ({ a: x, b: null })) : []),
+    ...(ice.policy === 'all' && reachesRelay(a, ice) ? rb.map((y) => ({ a: null, b: y })) : []),
+    ...ra.flatMap((x) => rb.map((y) => ({ a: x, b: y }))),
+  ];
+  if (pairs.length === 0) return cannotRelay(a, b, ice, noDirect, ra.length > 0, rb.length > 0);
+  const ranks = pairs.map((p) => rank(p, a, b));
+  const top = ranks.reduce((m, r) => (r[0] > m[0] || (r[0] === m[0] && r[1] > m[1]) ? r : m));
+  const best = pairs.filter((_, i) => ranks[i]![0] === top[0] && ranks[i]![1] === top[1]);
+  const classes = RELAY_ORDER.map((p): OutcomeClass => `relay-${p}`).filter((c) => best.some((p) => relayClass(p) === c));
+  const reason = `${noDirect}; ${whoRelays(best, classes)}`;
+  if (classes.length === 1) return { outcome: classes[0]!, reason };
+  // The best pairs rank alike because their relay candidates have equal type preferences: which one
+  // the agents select is not decided by priority.
+  const prefs = [...new Set(top)].filter((v) => v !== DIRECT_PREFERENCE);
+  const ties = prefs.map((v) => tiedAt(v, best, a, b)).filter((t) => t.length > 1);
+  return { outcome: classes[0]!, alsoAccept: classes.slice(1), ties, reason: `${reason}: ${ties.map((t) => sayTie(t, a, b)).join('; ')}, so priority does not decide between ${classes.join(' and ')}` };
+}
 
-  if (!ra && !rb) return fail(`${noDirect}, and neither firewall lets its side reach a TURN server (${turnList(ice)})`);
-  const [x, y] = ra ? [b, a] : [a, b]; // x cannot allocate
+/** The relay candidates of the best pairs whose type preference is `pref`. */
+function tiedAt(pref: number, best: readonly RelayPair[], a: Peer, b: Peer): RelayTie {
+  const out: RelayTie = [];
+  for (const [side, peer] of [['A', a], ['B', b]] as const) {
+    for (const protocol of RELAY_ORDER) {
+      const used = best.some((p) => (side === 'A' ? p.a : p.b) === protocol);
+      if (used && RELAY_PREFERENCE[peer.engine][protocol] === pref) out.push({ side, protocol });
+    }
+  }
+  return out;
+}
+
+/** "firefox's TURN/TCP and TURN/TLS relay candidates have the same priority", engines by name (not by side). */
+function sayTie(tie: RelayTie, a: Peer, b: Peer): string {
+  const byEngine = new Map<EngineName, RelayProtocol[]>();
+  for (const c of tie) {
+    const engine = (c.side === 'A' ? a : b).engine;
+    const protos = byEngine.get(engine) ?? [];
+    if (!protos.includes(c.protocol)) byEngine.set(engine, [...protos, c.protocol].sort((x, y) => RELAY_ORDER.indexOf(x) - RELAY_ORDER.indexOf(y)));
+  }
+  const parts = [...byEngine].sort(([x], [y]) => x.localeCompare(y)).map(([engine, protos]) => `${engine}'s ${protos.map((p) => `TURN/${p.toUpperCase()}`).join(' and ')}`);
+  return `${parts.join(' and ')} relay candidates have the same priority`;
+}
+
+/** A local relay candidate as getStats reports it. */
+export interface RelayCandidateStats {
+  relayProtocol: RelayProtocol;
+  priority: number;
+}
+
+/**
+ * What in the evidence (each side's local relay candidates) contradicts a tie the prediction
+ * accepts other relay classes for, or null when nothing does.
+ */
+export function tieContradiction(expected: Prediction, relays: Record<'A' | 'B', readonly RelayCandidateStats[]>): string | null {
+  for (const tie of expected.ties ?? []) {
+    const seen = tie.map((c) => ({ ...c, priorities: relays[c.side].filter((r) => r.relayProtocol === c.protocol).map((r) => r.priority) }));
+    const say = (c: (typeof seen)[number]) => `${c.side}'s TURN/${c.protocol.toUpperCase()}`;
+    const missing = seen.find((c) => c.priorities.length === 0);
+    if (missing) return `${say(missing)} relay candidate the tie rests on is not in the evidence`;
+    const distinct = [...new Set(seen.flatMap((c) => c.priorities))];
+    if (distinct.length > 1) return `the tie rests on one priority for ${seen.map(say).join(', ')}, but they have ${seen.map((c) => `${c.priorities.join('/')}`).join(', ')}`;
+  }
+  return null;
+}
+
+/** Who relays over what in the best pairs: one side, either (the NATs do not decide which), or both. */
+function whoRelays(best: readonly RelayPair[], classes: readonly OutcomeClass[]): string {
+  const protos = classes.map((c) => c.slice('relay-'.length) as RelayProtocol);
+  const onlyA = best.every((p) => p.b === null);
+  const onlyB = best.every((p) => p.a === null);
+  if (onlyA) return `A relays over ${over(protos)}`;
+  if (onlyB) return `B relays over ${over(protos)}`;
+  if (best.every((p) => p.a === null || p.b === null)) return `either side relays over ${over(protos)} to the other's public address`;
+  return `both sides relay over ${over(protos)}`;
+}
+
+/** Why no relayed pair works, given which sides can allocate. */
+function cannotRelay(a: Peer, b: Peer, ice: IceConfig, noDirect: string, aAllocates: boolean, bAllocates: boolean): Prediction {
+  if (!aAllocates && !bAllocates) return fail(`${noDirect}, and neither firewall lets its side reach a TURN server (${turnList(ice)})`);
+  const [x, y] = aAllocates ? [b, a] : [a, b]; // x cannot allocate
   const why =
     ice.policy === 'relay'
       ? 'the relay policy needs both sides to allocate'

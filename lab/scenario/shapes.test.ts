@@ -7,7 +7,7 @@ import { findEngine } from '../browsers/engines.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import type { TopologyInput } from '../topology/topology.ts';
 import { runCall, type CallResult, type CallSpec } from './call.ts';
-import type { OutcomeClass } from './oracle.ts';
+import { tieContradiction, type OutcomeClass, type RelayCandidateStats, type RelayProtocol } from './oracle.ts';
 
 /**
  * Topology shapes beyond one NAT per host (issue 10): what the lab builds and what the oracle
@@ -144,6 +144,32 @@ describe('ICE-TCP where UDP is blocked and TCP is not @integration', function ()
         const tcp = tcpCandidates(r, peer);
         expect(tcp, `${r.peers[peer].engine} gathers TCP host candidates`).not.to.deep.equal([]);
         expect(tcp.filter((c) => !/ typ host tcptype active\b/.test(c)), `${r.peers[peer].engine}'s TCP candidates other than active host ones`).to.deep.equal([]);
+      }
+    }
+  });
+});
+
+/** A peer's local relay candidates from its getStats evidence. */
+function relayCandidates(r: CallResult, peer: 'a' | 'b'): RelayCandidateStats[] {
+  const stats = JSON.parse(readFileSync(join(r.evidence, `getstats-${peer}.json`), 'utf8')) as { type: string; candidateType?: string; relayProtocol?: RelayProtocol; priority?: number }[];
+  return stats.flatMap((s) => (s.type === 'local-candidate' && s.candidateType === 'relay' && s.relayProtocol && s.priority !== undefined ? [{ relayProtocol: s.relayProtocol, priority: s.priority }] : []));
+}
+const priorityOf = (relays: readonly RelayCandidateStats[], protocol: RelayProtocol) => relays.find((c) => c.relayProtocol === protocol)?.priority;
+
+describe('TURN/TCP and TURN/TLS relays side by side @integration', function () {
+  this.timeout(180_000);
+  const shape = shapeLab({ hosts: [{ name: 'u1', nat: 'udp-blocked' }, { name: 'u2', nat: 'udp-blocked' }] });
+
+  it('a Firefox side ranks them alike: relay-tcp or relay-tls, accepted only while its candidates show one priority (firefox ↔ firefox, chromium ↔ firefox, firefox ↔ chromium)', async () => {
+    for (const [ea, eb] of [['firefox', 'firefox'], ['chromium', 'firefox'], ['firefox', 'chromium']] as const) {
+      const r = await shape.call({ a: { engine: ea, host: 'u1' }, b: { engine: eb, host: 'u2' }, ice: ['turn-tcp', 'turns-tcp'] }, 'relay-tcp');
+      expect(r.expected.alsoAccept, r.expected.reason).to.deep.equal(['relay-tls']);
+      const relays = { A: relayCandidates(r, 'a'), B: relayCandidates(r, 'b') };
+      expect(tieContradiction(r.expected, relays), `${ea} ↔ ${eb}: the evidence behind the tie (${JSON.stringify(relays)})`).to.equal(null);
+      for (const [side, engine] of [['A', ea], ['B', eb]] as const) {
+        const [tcp, tls] = [priorityOf(relays[side], 'tcp'), priorityOf(relays[side], 'tls')];
+        if (engine === 'chromium') expect(tcp, `chromium ranks its TURN/TCP relay above its TURN/TLS one (TLS ${tls})`).to.be.above(tls!);
+        else expect(tcp, 'firefox gives its TURN/TCP and TURN/TLS relays one priority').to.equal(tls);
       }
     }
   });
