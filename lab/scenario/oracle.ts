@@ -275,12 +275,18 @@ function relay(a: Peer, b: Peer, ice: IceConfig, noDirect: string): Prediction {
   const best = pairs.filter((_, i) => ranks[i]![0] === top[0] && ranks[i]![1] === top[1]);
   const classes = RELAY_ORDER.map((p): OutcomeClass => `relay-${p}`).filter((c) => best.some((p) => relayClass(p) === c));
   const reason = `${noDirect}; ${whoRelays(best, classes)}`;
-  if (classes.length === 1) return { outcome: classes[0]!, reason };
-  // The best pairs rank alike because their relay candidates have equal type preferences: which one
-  // the agents select is not decided by priority.
+  return classes.length === 1 ? { outcome: classes[0]!, reason } : tie(top, best, classes, reason, a, b);
+}
+
+/**
+ * The best pairs rank alike because their relay candidates have equal type preferences: which of
+ * them the agents select is not decided by priority, so each of their classes is accepted.
+ */
+function tie(top: [number, number], best: readonly RelayPair[], classes: OutcomeClass[], reason: string, a: Peer, b: Peer): Prediction {
   const prefs = [...new Set(top)].filter((v) => v !== DIRECT_PREFERENCE);
   const ties = prefs.map((v) => tiedAt(v, best, a, b)).filter((t) => t.length > 1);
-  return { outcome: classes[0]!, alsoAccept: classes.slice(1), ties, reason: `${reason}: ${ties.map((t) => sayTie(t, a, b)).join('; ')}, so priority does not decide between ${classes.join(' and ')}` };
+  const why = `${ties.map((t) => sayTie(t, a, b)).join('; ')}, so priority does not decide between ${classes.join(' and ')}`;
+  return { outcome: classes[0]!, alsoAccept: classes.slice(1), ties, reason: `${reason}: ${why}` };
 }
 
 /** The relay candidates of the best pairs whose type preference is `pref`. */
