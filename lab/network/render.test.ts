@@ -38,6 +38,33 @@ describe('nftables rendering', () => {
     const t = planTopology({ hosts: [{ name: 'h', nat: { unsolicited: 'reject' } }] });
     expect(renderRouterNft(t.routers[0]!, ['10.1.0.10'])).to.include('reject with icmp type port-unreachable');
   });
+  it('a host behind a shared router applies its own firewall to what leaves its LAN; its LAN neighbours and NAT routers are spared', () => {
+    const t = planTopology({
+      routers: [{ name: 'home', nat: {} }],
+      hosts: [
+        { name: 'a', behind: 'home', firewall: { udp: 'block', tcpPorts: [443] } },
+        { name: 'b', behind: 'home' },
+        { name: 'c', nat: 'port-restricted-cone', firewall: { udp: 'block' } },
+        { name: 'p', nat: 'open', firewall: { udp: 'block' } },
+      ],
+    });
+    const script = renderBuild(t, 'x');
+    // Each host's build step: the nsenter line and what it loads.
+    const hostStep = (h: string) => script.split('\nnsenter ').find((part) => part.startsWith(`--net=/run/netns/icelab-x-${h} `)) ?? '';
+    expect(hostStep('a'), 'host a filters its own output, except to its LAN').to.include('oifname "eth0" ip daddr != 10.1.0.0/24 meta l4proto udp drop');
+    expect(hostStep('a')).to.include('oifname "eth0" ip daddr != 10.1.0.0/24 tcp dport != { 443 } drop');
+    expect(hostStep('b'), 'host b has no firewall').to.equal('');
+    expect(hostStep('c'), "a host's own NAT router applies the firewall written on the host").to.equal('');
+    expect(hostStep('c-nat')).to.include('iifname "lan0" meta l4proto udp drop');
+    expect(hostStep('p'), 'a public host has no LAN: all it sends is filtered').to.include('oifname "eth0" meta l4proto udp drop');
+    expect(t.hosts.map((h) => [h.name, h.ownFirewall])).to.deep.equal([
+      ['a', { udp: 'block', tcpPorts: [443] }],
+      ['b', null],
+      ['c', null],
+      ['p', { udp: 'block' }],
+    ]);
+  });
+
   it('build script keeps everything in lab namespaces: no interface in the root namespace', () => {
     const script = renderBuild(planTopology({ hosts: [{ name: 'a', nat: 'double-nat' }, { name: 'b', nat: 'open' }] }), 'x');
     for (const line of script.split('\n').filter((l) => l.includes('type veth'))) {

@@ -1,4 +1,4 @@
-import type { Link, Nat } from '../topology/nat.ts';
+import type { Firewall, Link, Nat } from '../topology/nat.ts';
 import type { PlannedRouter, Topology } from '../topology/topology.ts';
 import { PREFIX, nsName } from './names.ts';
 
@@ -37,7 +37,8 @@ export function renderBuild(t: Topology, labId: string): string {
   after.set(pub, inNs(pub, BRIDGES_ARE_SWITCHES));
   for (const x of t.turn) after.set(ns(x.name), inNs(ns(x.name), `nft -f - <<'EOF'\n${renderTurnNft()}EOF`));
   for (const h of t.hosts) {
-    if (h.firewall && h.routers.length === 0) after.set(ns(h.name), inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.firewall)}EOF`));
+    const lan = t.routers.find((r) => r.name === h.routers[0])?.lanSubnet ?? null;
+    if (h.ownFirewall) after.set(ns(h.name), inNs(ns(h.name), `nft -f - <<'EOF'\n${renderHostFirewall(h.ownFirewall, lan)}EOF`));
   }
   const subtree = (n: string): string => {
     const tasks = [...(after.has(n) ? [after.get(n)!] : []), ...children.get(n)!.map(subtree)];
@@ -199,11 +200,16 @@ export function renderTurnNft(): string {
   return table([chain('prerouting', 'nat', 'prerouting', 'dstnat', ['tcp dport 443 redirect to :5349', 'tcp dport 80 redirect to :3478'])]);
 }
 
-/** A firewall on a host without NAT filters its own output. */
-export function renderHostFirewall(fw: { udp: 'allow' | 'block'; tcpPorts?: number[] | undefined }): string {
+/**
+ * A host's own firewall filters what it sends out of its LAN (`lan`, its router's subnet), as a
+ * router's firewall does: LAN neighbours still reach each other. A public host has no LAN (null):
+ * everything it sends is filtered.
+ */
+export function renderHostFirewall(fw: Firewall, lan: string | null): string {
+  const out = `oifname "eth0"${lan ? ` ip daddr != ${lan}` : ''}`;
   const rules: string[] = [];
-  if (fw.udp === 'block') rules.push('oifname "eth0" meta l4proto udp drop');
-  if (fw.tcpPorts) rules.push(`oifname "eth0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
+  if (fw.udp === 'block') rules.push(`${out} meta l4proto udp drop`);
+  if (fw.tcpPorts) rules.push(`${out} tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
   return table([chain('output', 'filter', 'output', 'filter', rules)]);
 }
 

@@ -8,7 +8,7 @@ import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
-import type { PlannedHost, TurnProviderName } from '../topology/topology.ts';
+import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
@@ -160,11 +160,12 @@ const SPEC: Record<IceTransport, IceServerSpec> = {
   'turns-tcp': { kind: 'turn', transport: 'tls', port: 443 },
 };
 
-export const peerSide = (h: PlannedHost): PeerSide => ({ nat: h.nat, ...(h.firewall ? { firewall: h.firewall } : {}), ...(h.routers[0] ? { lan: h.routers[0] } : {}) });
+export const peerSide = (t: Topology, h: PlannedHost, engine: EngineName): PeerSide => ({ engine, routers: routersOf(t, h), firewall: h.ownFirewall });
 
 /** The oracle's prediction for a call in a lab. */
-export function expectedOutcome(lab: Pick<StartedLab, 'host'>, spec: CallSpec): Prediction {
-  return predictOutcome(peerSide(lab.host(spec.a.host)), peerSide(lab.host(spec.b.host)), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
+export function expectedOutcome(lab: Pick<StartedLab, 'host' | 'topology'>, spec: CallSpec): Prediction {
+  const side = (p: PeerSpec) => peerSide(lab.topology, lab.host(p.host), p.engine);
+  return predictOutcome(side(spec.a), side(spec.b), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
 }
 
 /** `icelab connect`'s defaults: the reproducing command leaves out what equals them. */
@@ -425,7 +426,7 @@ export class Call implements AsyncDisposable {
     const [dataRttMs, flowA, flowB] = connected ? await Promise.all([(this.spec.media ?? ['data']).includes('data') ? this.dataRtt() : null, this.#mediaFlow(a), this.#mediaFlow(b)]) : [null, {}, {}];
     const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<unknown[]>('stats'), b.call<unknown[]>('stats')]);
     const view = (p: SelectedPair | null): PairView[] =>
-      p ? [{ local: { type: p.local.type, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
+      p ? [{ local: { type: p.local.type, protocol: p.local.protocol, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
     const observed: OutcomeClass = connected && pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'fail';
     const report = (p: Peer, ev: AgentEvidence, pair: SelectedPair | null, media: Flow): PeerReport => ({
       engine: p.spec.engine,

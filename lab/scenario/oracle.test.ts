@@ -1,18 +1,13 @@
 import { expect } from 'chai';
-import type { z } from 'zod';
-import {
-  FirewallSchema,
-  PRESETS,
-  effectiveNat,
-  normaliseNat,
-  type NatInput,
-  type PresetName,
-} from '../topology/nat.ts';
+import type { Firewall, NatInput, PresetName } from '../topology/nat.ts';
+import { planTopology, type TopologyInput } from '../topology/topology.ts';
+import { peerSide } from './call.ts';
 import {
   classifyCall,
   classifyPair,
   outcomeMatches,
   predictOutcome,
+  tieContradiction,
   type IceConfig,
   type IceServerSpec,
   type OutcomeClass,
@@ -20,11 +15,23 @@ import {
   type PeerSide,
 } from './oracle.ts';
 
-/** A peer behind a preset, built the way the topology planner builds it. */
-function behind(preset: PresetName, extra: Partial<PeerSide> = {}): PeerSide {
-  const p: { chain: readonly NatInput[]; firewall?: z.input<typeof FirewallSchema> } = PRESETS[preset];
-  const side: PeerSide = { nat: effectiveNat(p.chain.map(normaliseNat)), ...extra };
-  return p.firewall && !extra.firewall ? { ...side, firewall: FirewallSchema.parse(p.firewall) } : side;
+/** The oracle's view of every host of a topology, built as a call builds it (Chromium in each). */
+function sidesOf(input: TopologyInput): Record<string, PeerSide> {
+  const t = planTopology(input);
+  return Object.fromEntries(t.hosts.map((h) => [h.name, peerSide(t, h, 'chromium')]));
+}
+let hosts = 0;
+/** A host behind a NAT of its own (a preset or a NAT object), with a firewall when given. */
+function behind(nat: PresetName | NatInput, firewall?: Firewall): PeerSide {
+  const name = `h${(hosts += 1)}`;
+  return sidesOf({ hosts: [{ name, nat, ...(firewall ? { firewall } : {}) }] })[name]!;
+}
+/** The same host with another browser in it. */
+const inFirefox = (side: PeerSide): PeerSide => ({ ...side, engine: 'firefox' });
+/** Two hosts behind one router: its NAT, its firewall. */
+function neighbours(nat: NatInput, firewall?: Firewall): [PeerSide, PeerSide] {
+  const s = sidesOf({ routers: [{ name: 'home', nat, ...(firewall ? { firewall } : {}) }], hosts: [{ name: 'a', behind: 'home' }, { name: 'b', behind: 'home' }] });
+  return [s.a!, s.b!];
 }
 
 const STUN: IceServerSpec = { kind: 'stun', transport: 'udp', port: 3478 };
@@ -44,7 +51,43 @@ interface Row {
   expected: OutcomeClass;
   /** What the reason must say with A and B as given; swapped, it must say it of the other side. */
   says?: RegExp;
+  /** Relay classes equally ranked candidates make possible too. */
+  tie?: OutcomeClass[];
 }
+
+const pair = ([a, b]: [PeerSide, PeerSide]) => ({ a, b });
+
+const CGN_BLOCKS_UDP = sidesOf({
+  routers: [
+    { name: 'cgn', nat: { hairpinning: false }, firewall: { udp: 'block', tcpPorts: [80, 443] } },
+    { name: 'home', nat: {}, upstream: 'cgn' },
+    { name: 'shop', nat: {}, upstream: 'cgn', firewall: { tcpPorts: [8443] } },
+  ],
+  hosts: [{ name: 'dave', behind: 'home' }, { name: 'erin', behind: 'shop' }],
+});
+/** Homes behind one carrier-grade NAT, and a host on the CGN's own LAN. */
+const cgnWith = (hairpinning: boolean) =>
+  sidesOf({
+    routers: [
+      { name: 'cgn', nat: { hairpinning } },
+      { name: 'home1', nat: {}, upstream: 'cgn' },
+      { name: 'home2', nat: {}, upstream: 'cgn' },
+      { name: 'home3', nat: { mapping: 'address-and-port-dependent', hairpinning: false }, upstream: 'cgn' },
+      { name: 'home4', nat: { filtering: 'endpoint-independent' }, upstream: 'cgn' },
+      { name: 'home5', nat: {}, upstream: 'cgn', firewall: { udp: 'block' } },
+    ],
+    hosts: [
+      { name: 'alice', behind: 'home1' },
+      { name: 'dana', behind: 'home1' },
+      { name: 'bob', behind: 'home2' },
+      { name: 'sam', behind: 'home3' },
+      { name: 'fay', behind: 'home4' },
+      { name: 'gus', behind: 'home5' },
+      { name: 'carol', behind: 'cgn' },
+    ],
+  });
+const HAIRPIN = cgnWith(true);
+const NO_HAIRPIN = cgnWith(false);
 
 /** A reason with the peers' names exchanged: what the same call with A and B swapped must say. */
 const swapSides = (reason: string): string => reason.replace(/\b[AB]\b/g, (m) => (m === 'A' ? 'B' : 'A'));
@@ -58,15 +101,15 @@ const ROWS: Row[] = [
   { title: 'open ↔ port-restricted-cone, STUN only', a: behind('open'), b: behind(prc), ice: all(STUN), expected: 'srflx' },
   {
     title: 'port-restricted-cone with 30 s lifetime, no hairpinning, reject ↔ port-restricted-cone, STUN only',
-    a: { nat: normaliseNat({ mappingLifetime: 30, hairpinning: false, unsolicited: 'reject' }) },
+    a: behind({ mappingLifetime: 30, hairpinning: false, unsolicited: 'reject' }),
     b: behind(prc),
     ice: all(STUN),
     expected: 'srflx',
   },
   // Host pairs.
   { title: 'open ↔ open, no ICE servers', a: behind('open'), b: behind('open'), ice: all(), expected: 'host' },
-  { title: 'same LAN behind port-restricted-cone, no ICE servers', a: behind(prc, { lan: 'home' }), b: behind(prc, { lan: 'home' }), ice: all(), expected: 'host' },
-  { title: 'same LAN behind udp-blocked (LAN traffic skips the firewall)', a: behind('udp-blocked', { lan: 'office' }), b: behind('udp-blocked', { lan: 'office' }), ice: all(), expected: 'host' },
+  { title: 'same LAN behind port-restricted-cone, no ICE servers', ...pair(neighbours({})), ice: all(), expected: 'host' },
+  { title: 'same LAN behind udp-blocked (LAN traffic skips the firewall)', ...pair(neighbours({}, { udp: 'block', tcpPorts: [80, 443] })), ice: all(), expected: 'host' },
   // Without STUN: no srflx; a public peer learns the NATed one as prflx.
   { title: 'port-restricted-cone ↔ port-restricted-cone, no ICE servers', a: behind(prc), b: behind(prc), ice: all(), expected: 'fail' },
   { title: 'full-cone ↔ full-cone, no ICE servers', a: behind('full-cone'), b: behind('full-cone'), ice: all(), expected: 'fail' },
@@ -92,31 +135,78 @@ const ROWS: Row[] = [
   { title: 'udp-blocked ↔ port-restricted-cone, STUN + TURN/UDP + TURN/TCP on 443', a: behind('udp-blocked'), b: behind(prc), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^A's firewall blocks UDP.*; A relays over TURN\/TCP$/ },
   { title: 'port-restricted-cone ↔ udp-blocked, STUN + TURN/UDP + TURN/TCP on 443', a: behind(prc), b: behind('udp-blocked'), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^B's firewall blocks UDP.*; B relays over TURN\/TCP$/ },
   { title: 'udp-blocked ↔ udp-blocked, TURN/TCP on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TCP_443), expected: 'relay-tcp' },
-  { title: 'udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TLS_443, TURN_TCP_443), expected: 'relay-tcp' },
   { title: 'udp-blocked ↔ open, TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TLS_443), expected: 'relay-tls' },
   { title: 'udp-blocked ↔ open, TURN/TCP on 3478 + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TCP, TURN_TLS_443), expected: 'relay-tls' },
   { title: 'udp-blocked ↔ symmetric, TURN/UDP + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('symmetric'), ice: all(TURN_UDP, TURN_TLS_443), expected: 'relay-tls' },
   { title: 'udp-blocked ↔ open, only TURN/UDP', a: behind('udp-blocked'), b: behind('open'), ice: all(STUN, TURN_UDP), expected: 'fail' },
   { title: 'udp-blocked ↔ open, TURN/TCP on 3478 (outside tcpPorts 80, 443)', a: behind('udp-blocked'), b: behind('open'), ice: all(TURN_TCP), expected: 'fail' },
-  { title: 'open with UDP blocked ↔ open, TURN/TCP on 3478 (all TCP allowed)', a: behind('open', { firewall: { udp: 'block' } }), b: behind('open'), ice: all(TURN_TCP), expected: 'relay-tcp' },
+  { title: 'open with UDP blocked ↔ open, TURN/TCP on 3478 (all TCP allowed)', a: behind('open', { udp: 'block' }), b: behind('open'), ice: all(TURN_TCP), expected: 'relay-tcp' },
   // TURN permissions are per public IP: a side that cannot allocate needs a srflx address.
   {
     title: 'port-restricted-cone with TCP only to 80 ↔ udp-blocked, TURN/TCP on 443 (no srflx for a permission)',
-    a: behind(prc, { firewall: { udp: 'allow', tcpPorts: [80] } }),
+    a: behind(prc, { udp: 'allow', tcpPorts: [80] }),
     b: behind('udp-blocked'),
     ice: all(TURN_TCP_443),
     expected: 'fail',
   },
   {
     title: 'port-restricted-cone with TCP only to 80 ↔ udp-blocked, STUN + TURN/TCP on 443',
-    a: behind(prc, { firewall: { udp: 'allow', tcpPorts: [80] } }),
+    a: behind(prc, { udp: 'allow', tcpPorts: [80] }),
     b: behind('udp-blocked'),
     ice: all(STUN, TURN_TCP_443),
     expected: 'relay-tcp',
   },
+  // Firewalls on upstream routers apply to every host behind them.
+  { title: 'home behind a carrier-grade NAT that blocks UDP ↔ open, STUN + TURN/UDP + TURN/TCP on 443', a: CGN_BLOCKS_UDP.dave!, b: behind('open'), ice: all(STUN, TURN_UDP, TURN_TCP_443), expected: 'relay-tcp', says: /^A's firewall blocks UDP/ },
+  { title: 'home with TCP only to 8443 behind a CGN with TCP only to 80 and 443 ↔ open, TURN/TCP on 443 (no port both allow)', a: CGN_BLOCKS_UDP.erin!, b: behind('open'), ice: all(TURN_TCP_443), expected: 'fail' },
+  // Two homes behind one carrier-grade NAT: both srflx addresses are the CGN's, so checks must hairpin there.
+  { title: 'homes behind one hairpinning CGN, STUN only', a: HAIRPIN.alice!, b: HAIRPIN.bob!, ice: all(STUN), expected: 'srflx', says: /^both sides' server-reflexive addresses are router "cgn"'s, which hairpins/ },
+  { title: 'homes behind one hairpinning CGN, no ICE servers', a: HAIRPIN.alice!, b: HAIRPIN.bob!, ice: all(), expected: 'fail' },
+  { title: 'symmetric home ↔ port-restricted home behind one hairpinning CGN, STUN only', a: HAIRPIN.sam!, b: HAIRPIN.bob!, ice: all(STUN), expected: 'fail' },
+  { title: 'symmetric home ↔ full-cone home behind one hairpinning CGN, STUN only', a: HAIRPIN.sam!, b: HAIRPIN.fay!, ice: all(STUN), expected: 'prflx' },
+  { title: 'homes behind one CGN that does not hairpin, STUN only', a: NO_HAIRPIN.alice!, b: NO_HAIRPIN.bob!, ice: all(STUN), expected: 'fail', says: /^both sides' server-reflexive addresses are router "cgn"'s, which does not hairpin/ },
+  { title: 'homes behind one CGN that does not hairpin, STUN + TURN/UDP', a: NO_HAIRPIN.alice!, b: NO_HAIRPIN.bob!, ice: all(STUN, TURN_UDP), expected: 'relay-udp', says: /; either side relays over TURN\/UDP/ },
+  { title: 'two hosts of one home behind a CGN', a: NO_HAIRPIN.alice!, b: NO_HAIRPIN.dana!, ice: all(), expected: 'host' },
+  { title: 'a home behind a CGN ↔ a public host, STUN only', a: NO_HAIRPIN.alice!, b: behind('open'), ice: all(STUN), expected: 'srflx' },
+  // A host on the CGN's own LAN is reachable from the homes behind it by its host address.
+  { title: 'host on the CGN LAN ↔ a home behind it, no ICE servers', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.alice!, ice: all(), expected: 'prflx', says: /^A is on the LAN of router "cgn", which B's path crosses: B's checks/ },
+  { title: 'host on the CGN LAN ↔ a symmetric home behind it, no ICE servers', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.sam!, ice: all(), expected: 'prflx' },
+  { title: 'host on the CGN LAN ↔ a home behind it that blocks UDP, STUN + TURN/TCP on 443', a: NO_HAIRPIN.carol!, b: NO_HAIRPIN.gus!, ice: all(STUN, TURN_TCP_443), expected: 'relay-tcp', says: /^A is on the LAN of router "cgn", which B's path crosses, but B's firewall blocks UDP/ },
+  // Relay over TCP or TLS: Chromium ranks TCP over TLS, Firefox gives both one priority.
+  { title: 'chromium ↔ chromium, udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: behind('udp-blocked'), ice: all(TURN_TLS_443, TURN_TCP_443), expected: 'relay-tcp', says: /; both sides relay over TURN\/TCP$/ },
+  {
+    title: 'firefox ↔ firefox, udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443',
+    a: inFirefox(behind('udp-blocked')),
+    b: inFirefox(behind('udp-blocked')),
+    ice: all(TURN_TCP_443, TURN_TLS_443),
+    expected: 'relay-tcp',
+    tie: ['relay-tls'],
+    says: /; both sides relay over TURN\/TCP or TURN\/TLS: firefox's TURN\/TCP and TURN\/TLS relay candidates have the same priority, so priority does not decide between relay-tcp and relay-tls$/,
+  },
+  { title: 'chromium ↔ firefox, udp-blocked ↔ udp-blocked, TURN/TCP and TURN/TLS on 443', a: behind('udp-blocked'), b: inFirefox(behind('udp-blocked')), ice: all(TURN_TCP_443, TURN_TLS_443), expected: 'relay-tcp', tie: ['relay-tls'] },
+  { title: 'firefox udp-blocked ↔ open, TURN/TCP and TURN/TLS on 443', a: inFirefox(behind('udp-blocked')), b: behind('open'), ice: all(STUN, TURN_UDP, TURN_TCP_443, TURN_TLS_443), expected: 'relay-tcp', tie: ['relay-tls'], says: /; A relays over TURN\/TCP or TURN\/TLS: / },
+  { title: 'firefox udp-blocked ↔ open, TURN/TCP on 3478 + TURN/TLS on 443', a: inFirefox(behind('udp-blocked')), b: inFirefox(behind('open')), ice: all(TURN_TCP, TURN_TLS_443), expected: 'relay-tls' },
+  { title: 'firefox ↔ firefox, symmetric ↔ port-restricted-cone, TURN/UDP + TURN/TCP on 443', a: inFirefox(behind('symmetric')), b: inFirefox(behind(prc)), ice: all(STUN, TURN_TCP_443, TURN_UDP), expected: 'relay-udp' },
+  {
+    title: 'firefox ↔ firefox, symmetric with TCP only to 443 ↔ symmetric with TCP only to 3478, TURN/TCP on 3478 + TURN/TLS on 443',
+    a: inFirefox(behind('symmetric', { udp: 'allow', tcpPorts: [443] })),
+    b: inFirefox(behind('symmetric', { udp: 'allow', tcpPorts: [3478] })),
+    ice: all(STUN, TURN_TCP, TURN_TLS_443),
+    expected: 'relay-tcp',
+    tie: ['relay-tls'],
+    says: /; either side relays over TURN\/TCP or TURN\/TLS to the other's public address: firefox's TURN\/TCP and TURN\/TLS relay candidates have the same priority/,
+  },
+  {
+    title: 'chromium ↔ chromium, symmetric with TCP only to 443 ↔ symmetric with TCP only to 3478, TURN/TCP on 3478 + TURN/TLS on 443',
+    a: behind('symmetric', { udp: 'allow', tcpPorts: [443] }),
+    b: behind('symmetric', { udp: 'allow', tcpPorts: [3478] }),
+    ice: all(STUN, TURN_TCP, TURN_TLS_443),
+    expected: 'relay-tcp',
+    says: /; B relays over TURN\/TCP$/,
+  },
   // Relay policy: both must allocate.
   { title: 'port-restricted-cone ↔ port-restricted-cone, relay policy, STUN + TURN/UDP', a: behind(prc), b: behind(prc), ice: relayOnly(STUN, TURN_UDP), expected: 'relay-udp' },
-  { title: 'same LAN, relay policy, TURN/UDP', a: behind(prc, { lan: 'home' }), b: behind(prc, { lan: 'home' }), ice: relayOnly(TURN_UDP), expected: 'relay-udp' },
+  { title: 'same LAN, relay policy, TURN/UDP', ...pair(neighbours({})), ice: relayOnly(TURN_UDP), expected: 'relay-udp' },
   { title: 'open ↔ open, relay policy, STUN only', a: behind('open'), b: behind('open'), ice: relayOnly(STUN), expected: 'fail' },
   { title: 'symmetric ↔ port-restricted-cone, relay policy, TURN/TCP on 443', a: behind('symmetric'), b: behind(prc), ice: relayOnly(TURN_TCP_443), expected: 'relay-tcp' },
   { title: 'udp-blocked ↔ open, relay policy, TURN/UDP + TURN/TLS on 443', a: behind('udp-blocked'), b: behind('open'), ice: relayOnly(TURN_UDP, TURN_TLS_443), expected: 'relay-tls' },
@@ -151,10 +241,12 @@ describe('predictOutcome', () => {
   });
 });
 
-const host = { type: 'host' } as const;
-const srflx = { type: 'srflx' } as const;
-const prflx = { type: 'prflx' } as const;
-const relay = (relayProtocol: 'udp' | 'tcp' | 'tls') => ({ type: 'relay', relayProtocol }) as const;
+const host = { type: 'host', protocol: 'udp' } as const;
+const srflx = { type: 'srflx', protocol: 'udp' } as const;
+const prflx = { type: 'prflx', protocol: 'udp' } as const;
+// getStats gives a relay candidate the protocol of its relayed address (UDP), the TURN transport apart.
+const relay = (relayProtocol: 'udp' | 'tcp' | 'tls') => ({ type: 'relay', protocol: 'udp', relayProtocol }) as const;
+const tcp = <T extends { type: 'host' | 'srflx' | 'prflx' }>(c: T) => ({ ...c, protocol: 'tcp' }) as const;
 const CALLS: { title: string; views: [PairView, PairView]; expected: OutcomeClass }[] = [
   { title: 'host ↔ host', views: [{ local: host, remote: host }, { local: host, remote: host }], expected: 'host' },
   { title: 'srflx ↔ srflx', views: [{ local: srflx, remote: srflx }, { local: srflx, remote: srflx }], expected: 'srflx' },
@@ -164,6 +256,11 @@ const CALLS: { title: string; views: [PairView, PairView]; expected: OutcomeClas
   { title: 'relay/TCP ↔ relay/UDP', views: [{ local: relay('tcp'), remote: { type: 'relay' } }, { local: relay('udp'), remote: { type: 'relay' } }], expected: 'relay-tcp' },
   { title: 'relay/TLS ↔ relay/TCP', views: [{ local: relay('tcp'), remote: { type: 'relay' } }, { local: relay('tls'), remote: { type: 'relay' } }], expected: 'relay-tls' },
   { title: 'relay/UDP ↔ prflx', views: [{ local: relay('udp'), remote: prflx }, { local: prflx, remote: { type: 'relay' } }], expected: 'relay-udp' },
+  // ICE-TCP pairs are classes of their own: a TCP pair never reads as the UDP pair of the same types.
+  { title: 'host/TCP ↔ host/TCP', views: [{ local: tcp(host), remote: host }, { local: tcp(host), remote: host }], expected: 'host-tcp' },
+  { title: 'active host/TCP ↔ passive host/TCP that learns the active side as prflx', views: [{ local: tcp(host), remote: host }, { local: tcp(host), remote: prflx }], expected: 'prflx-tcp' },
+  { title: 'srflx/TCP ↔ host/TCP', views: [{ local: tcp(srflx), remote: host }, { local: tcp(host), remote: srflx }], expected: 'srflx-tcp' },
+  { title: 'relay/TCP ↔ host/TCP: the relay decides the class', views: [{ local: relay('tcp'), remote: host }, { local: tcp(host), remote: { type: 'relay' } }], expected: 'relay-tcp' },
 ];
 
 describe('classifyCall', () => {
@@ -182,6 +279,33 @@ describe('classifyCall', () => {
   });
 });
 
+describe('tieContradiction', () => {
+  const ice = all(TURN_TCP_443, TURN_TLS_443);
+  const relays = (tcp: number, tls: number) => [
+    { relayProtocol: 'tcp', priority: tcp },
+    { relayProtocol: 'tls', priority: tls },
+  ] as const;
+
+  it('names the candidates a tie rests on: both of each Firefox side, only the lower-ranked side of a mixed call', () => {
+    expect(predictOutcome(inFirefox(behind('udp-blocked')), inFirefox(behind('udp-blocked')), ice).ties).to.deep.equal([
+      [{ side: 'A', protocol: 'tcp' }, { side: 'A', protocol: 'tls' }, { side: 'B', protocol: 'tcp' }, { side: 'B', protocol: 'tls' }],
+    ]);
+    // Chromium's TURN/TCP relay ranks above both of Firefox's, so only Firefox's pair decides.
+    expect(predictOutcome(behind('udp-blocked'), inFirefox(behind('udp-blocked')), ice).ties).to.deep.equal([[{ side: 'B', protocol: 'tcp' }, { side: 'B', protocol: 'tls' }]]);
+  });
+
+  it('holds while the evidence shows one priority; names what differs or is missing', () => {
+    const ff = predictOutcome(inFirefox(behind('udp-blocked')), inFirefox(behind('udp-blocked')), ice);
+    expect(tieContradiction(ff, { A: relays(8331263, 8331263), B: relays(8331263, 8331263) }), 'Firefox 153 as measured').to.equal(null);
+    expect(tieContradiction(ff, { A: relays(8331263, 8331263), B: relays(25108735, 8331263) })).to.equal(
+      "the tie rests on one priority for A's TURN/TCP, A's TURN/TLS, B's TURN/TCP, B's TURN/TLS, but they have 8331263, 8331263, 25108735, 8331263",
+    );
+    expect(tieContradiction(ff, { A: relays(8331263, 8331263), B: [{ relayProtocol: 'tcp', priority: 8331263 }] })).to.equal("B's TURN/TLS relay candidate the tie rests on is not in the evidence");
+    const chromium = predictOutcome(behind('udp-blocked'), behind('udp-blocked'), ice);
+    expect(tieContradiction(chromium, { A: [], B: [] }), 'no tie: nothing to contradict').to.equal(null);
+  });
+});
+
 describe('outcomeMatches', () => {
   it('is exact equality', () => {
     const p = (outcome: OutcomeClass, alsoAccept?: OutcomeClass[]) => ({ outcome, reason: '', ...(alsoAccept ? { alsoAccept } : {}) });
@@ -190,12 +314,17 @@ describe('outcomeMatches', () => {
     expect(outcomeMatches(p('prflx'), 'srflx'), 'expected prflx not to match a more direct srflx').to.equal(false);
     expect(outcomeMatches(p('srflx', ['prflx']), 'prflx'), 'a trickle race may read a srflx path as prflx').to.equal(true);
     expect(outcomeMatches(p('srflx', ['prflx']), 'relay-udp'), 'but never as a relay').to.equal(false);
+    expect(outcomeMatches(p('srflx', ['prflx']), 'prflx-tcp'), 'nor as a TCP pair').to.equal(false);
+    expect(outcomeMatches(p('host', ['prflx']), 'host-tcp'), 'a host/TCP pair is not the host/UDP pair predicted').to.equal(false);
   });
 
-  it('direct host and srflx predictions accept prflx (trickle race), relay and prflx predictions accept nothing else', () => {
+  it('direct host and srflx predictions accept prflx (trickle race), relay predictions only the classes of equally ranked pairs, prflx nothing else', () => {
     for (const t of ROWS) {
-      const pred = predictOutcome(t.a, t.b, t.ice);
-      expect(pred.alsoAccept ?? [], t.title).to.deep.equal(pred.outcome === 'host' || pred.outcome === 'srflx' ? ['prflx'] : []);
+      for (const [a, b] of [[t.a, t.b], [t.b, t.a]]) {
+        const pred = predictOutcome(a!, b!, t.ice);
+        expect(pred.alsoAccept ?? [], t.title).to.deep.equal(pred.outcome === 'host' || pred.outcome === 'srflx' ? ['prflx'] : (t.tie ?? []));
+        expect(pred.ties ?? [], `${t.title}: the candidates a tie rests on`).to.have.length(t.tie ? 1 : 0);
+      }
     }
   });
 });

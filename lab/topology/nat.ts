@@ -35,6 +35,19 @@ export const FirewallSchema = z
 export type Firewall = z.infer<typeof FirewallSchema>;
 
 /**
+ * What a path of firewalls lets out, each applying its rules in turn: UDP unless one blocks it; TCP
+ * to the ports every list allows (a list left out allows all, so an empty result allows none).
+ * Null when the path has no firewall.
+ */
+export function combinedFirewall(path: readonly (Firewall | null)[]): Firewall | null {
+  const given = path.filter((f): f is Firewall => f !== null);
+  if (given.length === 0) return null;
+  const lists = given.flatMap((f) => (f.tcpPorts ? [f.tcpPorts] : []));
+  const tcpPorts = lists.length ? lists.reduce((acc, l) => acc.filter((p) => l.includes(p))) : null;
+  return { udp: given.some((f) => f.udp === 'block') ? 'block' : 'allow', ...(tcpPorts ? { tcpPorts } : {}) };
+}
+
+/**
  * Impairment of a link, in both directions: loss is dropped by nftables, rate is a token bucket
  * (tbf), delay and jitter need the kernel's netem qdisc (delay is one-way).
  */

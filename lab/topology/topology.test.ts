@@ -143,6 +143,35 @@ describe('topology', () => {
     expect(t.hosts[0]!.routers).to.deep.equal(['home', 'cgn']);
   });
 
+  it("a host's firewall is every firewall on its way out combined: UDP blocked by any, TCP to the ports all allow", () => {
+    const t = planTopology({
+      routers: [
+        { name: 'cgn', nat: { hairpinning: false }, firewall: { udp: 'block', tcpPorts: [80, 443] } },
+        { name: 'home', nat: {}, upstream: 'cgn', firewall: { tcpPorts: [443, 8443] } },
+        { name: 'office', nat: {}, upstream: 'cgn', firewall: { tcpPorts: [8443] } },
+      ],
+      hosts: [
+        { name: 'a', behind: 'home' },
+        { name: 'b', behind: 'office' },
+        { name: 'c', behind: 'cgn', firewall: { udp: 'allow' } },
+        { name: 'd', nat: 'udp-blocked', firewall: { tcpPorts: [443] } },
+        { name: 'e', nat: 'open' },
+      ],
+    });
+    const fw = Object.fromEntries(t.hosts.map((h) => [h.name, h.firewall]));
+    expect(fw.a, 'a carrier-grade NAT that blocks UDP blocks it for every home behind it').to.deep.equal({ udp: 'block', tcpPorts: [443] });
+    expect(fw.b, 'no port both lists allow: no TCP at all').to.deep.equal({ udp: 'block', tcpPorts: [] });
+    expect(fw.c, "the host's own rules do not undo the router's").to.deep.equal({ udp: 'block', tcpPorts: [80, 443] });
+    expect(fw.d, "a host's firewall replaces its preset's, on its own NAT router").to.deep.equal({ udp: 'allow', tcpPorts: [443] });
+    expect(fw.e).to.equal(null);
+  });
+
+  it('refuses a second TURN server: the lab starts only one, so a second entry would never run', () => {
+    const one = 'the lab runs one TURN server; remove this entry (the one server answers STUN, TURN over UDP, TCP and TLS)';
+    expect(problems({ turn: [{ name: 'turn' }, { name: 'turn-eu', provider: 'container' }, { name: 'turn-us' }], hosts: [{ name: 'a' }] })).to.deep.equal([`turn[1]: ${one}`, `turn[2]: ${one}`]);
+    expect(planTopology({ turn: [{ name: 'relay' }], hosts: [{ name: 'a' }] }).turn.map((x) => x.name)).to.deep.equal(['relay']);
+  });
+
   it('detects router cycles', () => {
     expect(problems({ routers: [{ name: 'r1', nat: {}, upstream: 'r2' }, { name: 'r2', nat: {}, upstream: 'r1' }], hosts: [{ name: 'h', behind: 'r1' }] })).to.deep.equal([
       'routers[0].upstream: routers form a cycle through "r1"',

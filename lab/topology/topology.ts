@@ -6,6 +6,7 @@ import {
   NatSchema,
   PRESETS,
   PRESET_NAMES,
+  combinedFirewall,
   effectiveNat,
   linkProblems,
   natProblems,
@@ -112,7 +113,14 @@ export interface PlannedHost {
   routers: string[];
   /** What the host sees from outside: the chain combined; null = public address. */
   nat: Nat | null;
+  /** What the host's packets out of its LAN meet: its own firewall and every router's on its way out, combined. */
   firewall: Firewall | null;
+  /**
+   * The firewall the host applies itself, on its interface, to what it sends out of its LAN
+   * (everything it sends, when public). One written on a host with a NAT of its own is applied by
+   * that NAT router instead.
+   */
+  ownFirewall: Firewall | null;
   link: Link | null;
 }
 /** A validated topology with every address assigned: what the network layer builds. */
@@ -122,6 +130,9 @@ export interface Topology {
   hosts: PlannedHost[];
   publicSubnet: string;
 }
+
+/** The routers on a host's way out, innermost first. */
+export const routersOf = (t: Topology, h: PlannedHost): PlannedRouter[] => h.routers.map((name) => t.routers.find((r) => r.name === name)!);
 
 export const PUBLIC_SUBNET = '198.18.0.0/15';
 const PUBLIC_PREFIX = 15;
@@ -264,6 +275,10 @@ function semanticProblems(t: Written, links: LinkSupport | null): Problem[] {
     const cycle = cycleThrough(r.valid.name, upstreamOf);
     if (cycle) problems.push({ path: `${r.path}.upstream`, message: `routers form a cycle through "${cycle}"` });
   }
+  // lab.ts starts one coturn and hands every peer its iceServers: a second entry would be accepted and never run.
+  for (const x of t.turn.slice(1)) {
+    problems.push({ path: x.path, message: 'the lab runs one TURN server; remove this entry (the one server answers STUN, TURN over UDP, TCP and TLS)' });
+  }
   for (const x of t.turn) {
     if (x.valid.image !== undefined && x.valid.provider !== undefined && x.valid.provider !== 'container') {
       const provider = x.raw.provider === undefined ? 'provider defaults to "process" and an image' : 'an image';
@@ -372,7 +387,8 @@ function assignAddresses(t: Parsed): Topology {
       gateway: first ? first.lanIp : null,
       routers: chain.map((r) => r.name),
       nat: effectiveNat(chain.map((r) => r.nat)),
-      firewall: h.firewall ?? (first?.firewall ?? null),
+      firewall: combinedFirewall([h.firewall, ...chain.map((r) => r.firewall)]),
+      ownFirewall: h.firewall,
       link: h.link,
     };
   });
