@@ -30,7 +30,7 @@ export interface HostSummary {
   preset: string;
   /** Effective NAT of the whole chain; null = a public address. */
   nat: Nat | null;
-  /** The firewall its packets meet (its own, or its first router's). */
+  /** Every firewall on its way out, combined (its own and each router's). */
   firewall: Firewall | null;
   /** The impairment of the host's own uplink; routers' links are under `routers`. */
   link: Link | null;

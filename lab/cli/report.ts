@@ -3,8 +3,9 @@ import { parseArgs } from 'node:util';
 import { buildReport } from '../report/report.ts';
 
 export const REPORT_HELP = `icelab report [--results <dir>] [--out <dir>] [--claims <file>] [--json]
-  Allure results (default reports/allure-results) → HTML report (default reports/allure-report),
-  with reports/junit.xml and reports/overview.html + overview.svg beside it.`;
+  Allure results (default <reports>/allure-results) → HTML report (default <reports>/allure-report),
+  with junit.xml and overview.html + overview.svg beside it; <reports> is ICELAB_REPORTS_DIR, else
+  ./reports. The overview is also inside the report, linked from its front page.`;
 
 /** `icelab report`: builds the report and says where it is and what it counted. Exit 0 once the report is built. */
 export async function reportCommand(argv: string[]): Promise<number> {

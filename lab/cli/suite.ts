@@ -117,7 +117,8 @@ function checkLabId(id: string): void {
 
 /** One mocha process; with several, each output line is prefixed with the worker's number. */
 function runMocha(w: Worker, k: number, n: number, o: SuiteOptions): Promise<number> {
-  const args = [MOCHA, '--config', join(ROOT, 'suites/.mocharc.json'), ...(o.grep ? ['--grep', o.grep] : []), ...w.files.map((f) => relative(ROOT, f))];
+  // Mocha runs in the package; its results go to the reports of the directory icelab runs in.
+  const args = [MOCHA, '--config', join(ROOT, 'suites/.mocharc.json'), '--reporter-option', `resultsDir=${join(REPORTS, 'allure-results')}`, ...(o.grep ? ['--grep', o.grep] : []), ...w.files.map((f) => relative(ROOT, f))];
   const out = o.json ? process.stderr : process.stdout;
   const child = spawn(process.execPath, args, { cwd: ROOT, env: w.env, stdio: ['ignore', n > 1 || o.json ? 'pipe' : 'inherit', n > 1 ? 'pipe' : 'inherit'] });
   for (const [stream, to] of [[child.stdout, out], [child.stderr, process.stderr]] as const) {

@@ -9,7 +9,7 @@ export interface RunResult {
 
 /** Known cryptic messages from ip/nft/tc rewritten into a next step. */
 const HINTS: [RegExp, string][] = [
-  [/Operation not permitted|Permission denied/i, 'run as root or with CAP_NET_ADMIN and CAP_SYS_ADMIN (e.g. sudo npx icelab …)'],
+  [/Operation not permitted|Permission denied/i, 'run as root or with CAP_NET_ADMIN and CAP_SYS_ADMIN (a root shell: npx icelab …; a sudo user: sudo npx icelab …)'],
   [/File exists/i, 'a lab with this id already exists: run `npx icelab down` (or pick another --name)'],
   [/Could not process rule: No such file or directory/i, 'the kernel lacks an nftables module (nf_tables, nft_nat, nft_ct); load it with modprobe'],
   [/Specified qdisc kind is unknown/i, "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), which a link's delayMs and jitterMs need (lossPercent and rateKbit do not): remove them, or run on a kernel with sch_netem (modprobe sch_netem)"],

@@ -38,14 +38,14 @@ export function callStory(r: CallResult): string {
     `**Expected:** ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` (or ${r.expected.alsoAccept.join('/')}: a check can outrun the trickled candidate)` : ''} — ${r.expected.reason}`,
     `**Observed:** ${r.observed} (${r.outcome}${r.reason ? `: ${r.reason}` : ''})`,
     `**Selected pair (A):** ${pair(r.selectedPair)}${r.settled ? '' : ' — not settled'}`,
-    `**Timings:** connected ${r.timings.connectedMs ?? '—'} ms, settled after ${r.timings.settledMs ?? '—'} ms, data RTT ${r.timings.dataRttMs ?? '—'} ms`,
+    `**Timings:** connected ${r.timings.connectedMs ?? '—'} ms, settled ${r.timings.settledMs ?? '—'} ms after the offer, data RTT ${r.timings.dataRttMs ?? '—'} ms`,
     `**Media at A:** ${flow('a')}; **at B:** ${flow('b')}`,
     `**Candidates:** A ${JSON.stringify(r.peers.a.candidatesByType)}, B ${JSON.stringify(r.peers.b.candidatesByType)}; icecandidateerror A ${r.peers.a.candidateErrors.length}, B ${r.peers.b.candidateErrors.length}`,
     '',
-    'Reproduce:',
+    'Reproduce (as root):',
     '',
     '```',
-    `sudo ${r.command}`,
+    r.command,
     '```',
   ].join('\n\n');
 }

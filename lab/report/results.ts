@@ -129,7 +129,7 @@ export interface ResultFile {
  */
 export function readResults(dir: string): ResultFile[] {
   if (!existsSync(dir)) {
-    throw new LabError('ERR_NO_RESULTS', `no Allure results at ${dir}`, { hint: 'run a suite first (sudo npx icelab suite …), or pass --results <dir>' });
+    throw new LabError('ERR_NO_RESULTS', `no Allure results at ${dir}`, { hint: 'run a suite first (as root: npx icelab suite …), or pass --results <dir>' });
   }
   const latest = new Map<string, ResultFile>();
   for (const f of readdirSync(dir).filter((n) => n.endsWith('-result.json')).sort()) {

@@ -41,7 +41,7 @@ async function suiteRun(args: string[], log: BenchOptions['log']): Promise<Suite
   const argv = [join(ROOT, 'bin/icelab.js'), 'suite', ...args, '--no-report', '--json'];
   log(`suites: icelab ${argv.slice(1).join(' ')}`);
   const t0 = performance.now();
-  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, argv, { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   const exitCode = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
