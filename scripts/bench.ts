@@ -6,7 +6,7 @@
  * `{ startedAt, host, runs, sections: { <name>: <value> } }`. To add one (browser launch, call times…),
  * add an entry to `sections` — e.g. imported from `scripts/bench-sections/<name>.ts`.
  */
-import { cpus, hostname } from 'node:os';
+import { cpus, hostname, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startLab } from '../lab/lab.ts';
 import { startNetwork } from '../lab/network/network.ts';
@@ -14,6 +14,7 @@ import { defaultTopology, planTopology } from '../lab/topology/topology.ts';
 import { browsers } from './bench-sections/browsers.ts';
 import { turn } from './bench-sections/turn.ts';
 import { suites } from './bench-sections/suites.ts';
+import { startup } from './bench-sections/startup.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
@@ -95,6 +96,7 @@ async function lab({ runs, log }: BenchOptions): Promise<unknown> {
 
 /** Named benchmark sections; others add entries here. */
 export const sections: Record<string, Section> = {
+  startup,
   lab,
   browsers,
   turn,
@@ -129,6 +131,7 @@ async function main(): Promise<number> {
   }
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
   const result: Record<string, unknown> = {};
+  const loadBefore = loadavg();
   let failed = false;
   for (const name of names) {
     log(`== ${name}`);
@@ -143,6 +146,8 @@ async function main(): Promise<number> {
   const out = {
     startedAt: new Date().toISOString(),
     host: { hostname: hostname(), cpus: cpus().length, node: process.version },
+    // 1, 5 and 15 minute load averages: a figure measured on a busy machine says so.
+    loadAverage: { before: loadBefore, after: loadavg() },
     runs,
     sections: result,
   };

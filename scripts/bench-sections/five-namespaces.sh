@@ -50,6 +50,6 @@ X
 ip netns exec $p-turn turnserver -n --log-file=stdout --no-cli --listening-ip=198.18.0.10 --pidfile=$cfg/pid >$cfg/log 2>&1 &
 tpid=$!
 n=0
-until ip netns exec $p-lan turnutils_stunclient 198.18.0.10 >/dev/null 2>&1; do
-  n=$((n+1)); [ $n -lt 500 ] || { cat $cfg/log; exit 1; }; sleep 0.01
+until ip netns exec $p-lan timeout 1 turnutils_stunclient 198.18.0.10 >/dev/null 2>&1; do
+  n=$((n+1)); [ $n -lt 20 ] || { cat $cfg/log; exit 1; }; sleep 0.01
 done
