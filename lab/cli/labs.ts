@@ -10,7 +10,6 @@ const standings = (): LabStanding[] => knownLabIds().map(labStanding);
 
 /** `icelab up`: starts the lab and detaches it, so it outlives this process. */
 export async function upCommand(topology: Topology, name: string, json: boolean): Promise<number> {
-  if (!json) process.stderr.write(`bringing lab "${name}" up…\n`);
   const t0 = performance.now();
   const lab = await startPlannedLab(topology, { id: name });
   lab.network.markComplete({ detach: true });

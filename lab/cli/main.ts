@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LabError } from '../topology/errors.ts';
-import { PRESET_NAMES } from '../topology/nat.ts';
+import { PRESET_NAMES } from '../topology/presets.ts';
 // Each command loads only what it uses (Playwright, testcontainers and the lab cost tenths of a second).
 const labs = () => import('./labs.ts');
 const topologyFile = () => import('./topology-file.ts');
@@ -41,8 +41,10 @@ turn-udp, turn-tcp, turns-tcp. Hosts for connect: a preset, its twin <preset>-2,
 2 bad input, 3 not root, 4 engine unavailable (connect). With --json, errors are JSON on stdout
 too: { "error": { code, message, fix, exitCode } }.`;
 
+const isRoot = (): boolean => process.getuid?.() === 0;
+
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) {
+  if (!isRoot()) {
     throw Object.assign(new LabError('ERR_NOT_ROOT', 'the lab needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces', { hint: 'run it as root (a root shell: npx icelab …; a sudo user: sudo npx icelab …)' }), { exitCode: 3 });
   }
 }
@@ -91,6 +93,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return (await import('./doctor.ts')).doctorCommand(values.json);
     case 'up': {
+      // The first line before any module loads: a person sees at once that something happens
+      // (not as a non-root user: the command stops at once, with one message).
+      if (!values.json && isRoot()) process.stderr.write(`bringing lab "${values.name ?? 'default'}" up…\n`);
       const { checkMachineLinks, loadTopology, parseTurnProvider } = await topologyFile();
       const arg = loadTopology(values.topology, { turn: parseTurnProvider(values.turn) });
       requireRoot();

@@ -33,6 +33,7 @@ export const FirewallSchema = z
   })
   .strict();
 export type Firewall = z.infer<typeof FirewallSchema>;
+export type FirewallInput = z.input<typeof FirewallSchema>;
 
 /**
  * What a path of firewalls lets out, each applying its rules in turn: UDP unless one blocks it; TCP
@@ -91,30 +92,7 @@ export function linkProblems(link: Link, path: string, support: LinkSupport): Pr
     }));
 }
 
-/** Familiar NAT names, each a shortcut for RFC 4787 values. `open` means no NAT. */
-export const PRESETS = {
-  open: { chain: [] },
-  'full-cone': { chain: [{ mapping: 'endpoint-independent', filtering: 'endpoint-independent' }] },
-  'restricted-cone': { chain: [{ mapping: 'endpoint-independent', filtering: 'address-dependent' }] },
-  'port-restricted-cone': { chain: [{ mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' }] },
-  symmetric: {
-    chain: [{ mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent', hairpinning: false }],
-  },
-  'udp-blocked': {
-    chain: [{ mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' }],
-    firewall: { udp: 'block', tcpPorts: [80, 443] },
-  },
-  /** A home NAT (port-restricted cone) behind a carrier-grade NAT (RFC 6888: endpoint-independent mapping). */
-  'double-nat': {
-    chain: [
-      { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },
-      { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', hairpinning: false },
-    ],
-  },
-} as const satisfies Record<string, { chain: readonly NatInput[]; firewall?: z.input<typeof FirewallSchema> }>;
-export type PresetName = keyof typeof PRESETS;
-export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
-export const DEFAULT_PRESET: PresetName = 'port-restricted-cone';
+export { DEFAULT_PRESET, PRESETS, PRESET_NAMES, type PresetName } from './presets.ts';
 
 const RANK: Record<Behaviour, number> = {
   'endpoint-independent': 0,
