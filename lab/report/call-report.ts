@@ -29,8 +29,9 @@ export function callStory(r: CallResult): string {
       .map(([k, v]) => `${k} ${v.flowing ? 'flowing' : 'NOT flowing'} (${v.packetsReceived} packets)`)
       .join(', ') || 'no media';
   return [
-    `**Expected:** ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` (or ${r.expected.alsoAccept.join('/')}: a check can outrun the trickled candidate)` : ''} — ${r.expected.reason}`,
+    `**Expected:** ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` (or ${r.expected.alsoAccept.join('/')})` : ''} — ${r.expected.reason}`,
     `**Observed:** ${r.observed} (${r.outcome}${r.reason ? `: ${r.reason}` : ''})`,
+    `**Verdict:** ${r.verdict.status} — ${r.verdict.reason}`,
     `**Selected pair (A):** ${pair(r.selectedPair)}${r.settled ? '' : ' — not settled'}`,
     `**Timings:** connected ${r.timings.connectedMs ?? '—'} ms, settled after ${r.timings.settledMs ?? '—'} ms, data RTT ${r.timings.dataRttMs ?? '—'} ms`,
     `**Media at A:** ${flow('a')}; **at B:** ${flow('b')}`,

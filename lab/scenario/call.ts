@@ -9,8 +9,8 @@ import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedHost, TurnProviderName } from '../topology/topology.ts';
-import { parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type VerdictInput } from './verdict.ts';
-import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict, type VerdictInput } from './verdict.ts';
+import { classifyCall, predictOutcome, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
 export interface PeerSpec {
@@ -104,10 +104,12 @@ export interface CallResult {
   /** connected = both peers reached connected; failed = not within the timeout; unavailable = an engine cannot run here. */
   outcome: 'connected' | 'failed' | 'unavailable';
   expected: Prediction;
-  /** The class of the settled pair, 'fail' when not connected. */
+  /** The class the settled pairs report; 'fail' when not connected. */
   observed: OutcomeClass;
-  /** The observed class is the predicted one (or one it also accepts), and no signaling error happened. */
+  /** The evidence shows what the oracle predicted (`verdict`), and no signaling error happened. */
   matches: boolean;
+  /** The prediction judged on the call's checks and candidates (ice-checks.json in the evidence). */
+  verdict: Verdict;
   /** Candidates that could not be added; any makes `matches` false and is named in `reason`. */
   signalingErrors: SignalingError[];
   /** Selected pairs had stopped changing (and ICE checks had ended) when read. */
@@ -441,6 +443,7 @@ export class Call implements AsyncDisposable {
     const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<LocalCandidateStats[]>('stats'), b.call<LocalCandidateStats[]>('stats')]);
     const checks = { a: peerChecks(evA, finalA, statsA), b: peerChecks(evB, finalB, statsB) };
     const judged: VerdictInput = { expected: this.expected, connected, settled: settle?.settled ?? false, checks, ...oracleInput(this.#lab, this.spec) };
+    const verdict = judgeCall(judged);
     const view = (p: SelectedPair | null): PairView[] =>
       p ? [{ local: { type: p.local.type, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
     const observed: OutcomeClass = connected && pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'fail';
@@ -461,12 +464,14 @@ export class Call implements AsyncDisposable {
     const reasons = [
       ...(connected ? [] : [`not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})`]),
       ...(signalingErrors.length ? [signalingReason(signalingErrors)] : []),
+      ...(verdict.status === 'pass' ? [] : [`${verdict.status}: ${verdict.reason}`]),
     ];
     const result: CallResult = {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
       observed,
-      matches: outcomeMatches(this.expected, observed) && signalingErrors.length === 0,
+      matches: verdict.status === 'pass' && signalingErrors.length === 0,
+      verdict,
       signalingErrors,
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
@@ -478,7 +483,7 @@ export class Call implements AsyncDisposable {
     };
     this.#stopPcap();
     this.#write(result, { a: evA, b: evB }, { a: statsA, b: statsB });
-    // The call's ICE evidence with what the oracle predicted from: enough to judge the call again.
+    // Everything the verdict read: judgeCall() on this file gives the verdict again.
     writeFileSync(join(this.dir, 'ice-checks.json'), JSON.stringify(judged, null, 2));
     return result;
   }

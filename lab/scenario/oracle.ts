@@ -45,15 +45,13 @@ export interface Prediction {
   /** One sentence for reports: why this outcome. */
   reason: string;
   /**
-   * Classes the same path can be reported as. With trickle ICE a check can arrive before the
-   * candidate it comes from is signalled; the receiving agent then names that address
-   * peer-reflexive (RFC 8445 section 7.3.1.3), so a direct host or srflx path may read as prflx.
+   * Classes the same path can also be reported as, besides `outcome` (the verdict accepts them).
+   * A trickle race's prflx is not one: the verdict reads it as the signalled candidate it was.
    */
   alsoAccept?: OutcomeClass[];
 }
 
-/** A direct path whose checks may outrun trickled candidates: it may read as prflx. */
-const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ outcome, reason, alsoAccept: ['prflx'] });
+const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ outcome, reason });
 
 // Browsers rank relay candidates UDP over TCP over TLS (RFC 8445 section 5.1.2.1, local preference).
 const RELAY_ORDER: readonly RelayProtocol[] = ['udp', 'tcp', 'tls'];

@@ -1,6 +1,21 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { parseCandidate } from './verdict.ts';
+import { effectiveNat, normaliseNat, PRESETS } from '../topology/nat.ts';
+import { predictOutcome, type PeerSide } from './oracle.ts';
+import { judgeCall, parseCandidate, type VerdictInput } from './verdict.ts';
 
+/** A call recorded with `icelab connect` (its ice-checks.json); `recorded` says which and what it shows. */
+interface Fixture {
+  recorded: { command: string; engines: string; observed: string; note: string };
+  input: VerdictInput;
+}
+/** A recorded call, judged against what the oracle predicts for it today. */
+function fixture(name: string): Fixture {
+  const f = JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), 'utf8')) as Fixture;
+  const { sides, ice } = f.input;
+  return { ...f, input: { ...f.input, expected: predictOutcome(sides.a, sides.b, ice) } };
+}
+const behind = (preset: 'full-cone' | 'port-restricted-cone' | 'symmetric'): PeerSide => ({ nat: effectiveNat(PRESETS[preset].chain.map(normaliseNat)), lan: `${preset}-nat` });
 describe('parseCandidate', () => {
   it('reads type, transport and address from a candidate line, with or without a=', () => {
     expect(parseCandidate('candidate:1 1 UDP 1686052863 198.18.2.2 50619 typ srflx raddr 10.2.0.10 rport 50619')).to.deep.equal({ type: 'srflx', protocol: 'udp', address: '198.18.2.2', port: 50619 });
@@ -9,5 +24,42 @@ describe('parseCandidate', () => {
   it('is null for a line it cannot read', () => {
     expect(parseCandidate('')).to.equal(null);
     expect(parseCandidate('candidate:this is not a candidate')).to.equal(null);
+  });
+});
+
+describe('judgeCall: a peer-reflexive pair is a trickle race only when its address was signalled', () => {
+  it('race-prflx: Firefox reads B\'s host as prflx, B did signal that host candidate: the host prediction passes', () => {
+    const { input } = fixture('race-prflx');
+    const v = judgeCall(input);
+    expect(v.status, v.reason).to.equal('pass');
+    expect(v.settledClass).to.equal('host');
+    expect(v.reason).to.include("198.18.1.2:43149 (read as prflx: B's host candidate)");
+  });
+
+  it('the same packets when B\'s host candidate never reached A: a prflx of its own, unexpected, naming the address', () => {
+    const { input } = fixture('race-prflx');
+    const never = { ...input, checks: { ...input.checks, a: { ...input.checks.a, received: input.checks.a.received.filter((c) => c.type !== 'host') } } };
+    const v = judgeCall(never);
+    expect(v.status).to.equal('unexpected');
+    expect(v.result).to.equal('prflx');
+    expect(v.reason).to.match(/^198\.18\.1\.2:43149 is peer-reflexive and no candidate the other side signalled/);
+  });
+
+  it('mapping-prflx: a symmetric NAT\'s new port passes where the oracle predicts prflx', () => {
+    const v = judgeCall(fixture('mapping-prflx').input);
+    expect(v.status, v.reason).to.equal('pass');
+    expect(v.settledClass).to.equal('prflx');
+  });
+
+  it('mapping-prflx from a NAT configured endpoint-independent (a mapping regression) is unexpected, naming the address', () => {
+    // The same packets, judged against what the oracle says for a port-restricted cone: srflx.
+    const { input } = fixture('mapping-prflx');
+    const sides = { a: behind('port-restricted-cone'), b: behind('full-cone') };
+    const expected = predictOutcome(sides.a, sides.b, input.ice);
+    expect(expected.outcome).to.equal('srflx');
+    const v = judgeCall({ ...input, expected, sides });
+    expect(v.status).to.equal('unexpected');
+    expect(v.result).to.equal('prflx');
+    expect(v.reason).to.match(/^198\.18\.2\.1:10209 is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address/);
   });
 });

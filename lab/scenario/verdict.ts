@@ -1,9 +1,12 @@
-import type { CandidateType, IceConfig, PeerSide, Prediction, RelayProtocol } from './oracle.ts';
+import { classifyCall, outcomeMatches, type CandidateType, type IceConfig, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 /**
- * A call's ICE evidence, as both peers recorded it: what each gathered and was given by signaling,
- * and every candidate pair with its checks when the selected pair first appeared or changed, and
- * when the result was taken. The verdict on a call is read from it.
+ * The verdict on a call: whether its evidence shows what the oracle predicted, not only whether
+ * the settled pair's class reads the same. Pure: it reads the candidates and the candidate-pair
+ * stats both peers recorded (`PeerChecks`) and says pass or unexpected, with why.
+ *
+ * A peer-reflexive candidate is a trickle race only when its transport address is a candidate the
+ * other side did signal to this peer; any other prflx is a NAT mapping of its own.
  */
 
 /** A candidate as a peer's getStats reports it (RTCIceCandidateStats). */
@@ -63,10 +66,110 @@ export interface VerdictInput {
   ice: IceConfig;
 }
 
+export interface Verdict {
+  status: 'pass' | 'unexpected';
+  /** What the gate compares with the predicted class: the prediction when the evidence backs it, else what was seen. */
+  result: string;
+  /** The settled pairs' class with each trickle race's prflx read as the candidate it was; null when not connected or unreadable. */
+  settledClass: OutcomeClass | null;
+  reason: string;
+}
+
 /** "candidate:1 1 udp 2122260223 10.0.1.2 54321 typ host …" → its type, transport and address; null when unreadable. */
 export function parseCandidate(line: string): CandidateLine | null {
   const f = line.replace(/^a=/, '').split(/\s+/);
   const port = Number(f[5]);
   if (!f[0]?.startsWith('candidate:') || f[6] !== 'typ' || !Number.isInteger(port)) return null;
   return { type: f[7] as CandidateType, protocol: f[2]!.toLowerCase(), address: f[4]!, port };
+}
+
+interface Side {
+  name: 'A' | 'B';
+  checks: PeerChecks;
+  other: PeerChecks;
+  peer: PeerSide;
+  otherPeer: PeerSide;
+}
+/** A pair as the verdict reads it: the remote prflx resolved where it was a trickle race. */
+interface ReadPair {
+  pair: PairStats;
+  view: PairView;
+  direct: boolean;
+  text: string;
+  /** "198.18.2.1:40000": a remote prflx that is no candidate the other side signalled. */
+  mapped: string | null;
+}
+
+const addressOf = (c: { address: string | null; port: number | null }): string => `${c.address || '(address hidden)'}:${c.port}`;
+const candText = (c: StatsCandidate): string => `${c.type}/${c.protocol}${c.relayProtocol ? ` via TURN/${c.relayProtocol.toUpperCase()}` : ''} ${addressOf(c)}`;
+// With the address hidden only the port is known; a check can come from a public candidate, not
+// from a host candidate on another LAN, so those rank first.
+const HIDDEN_RANK: CandidateType[] = ['srflx', 'relay', 'prflx', 'host'];
+
+const byHiddenRank = (x: CandidateLine, y: CandidateLine): number => HIDDEN_RANK.indexOf(x.type) - HIDDEN_RANK.indexOf(y.type);
+const sameTransport = (c: StatsCandidate) => (l: CandidateLine) => l.port === c.port && l.protocol === c.protocol && (!c.address || l.address === c.address);
+
+/**
+ * What a remote peer-reflexive candidate really is: a candidate the other side signalled to this
+ * peer (a trickle race), or the other side's relay whose candidate had not arrived; else nothing
+ * (a mapping of the other side's NAT that nobody advertised).
+ */
+function knownAs(c: StatsCandidate, s: Side): CandidateLine | undefined {
+  const signalled = s.checks.received.filter(sameTransport(c)).sort(byHiddenRank)[0];
+  return signalled ?? s.other.gathered.find((g) => g.type === 'relay' && sameTransport(c)(g));
+}
+
+function readPair(p: PairStats, s: Side): ReadPair | null {
+  const { local, remote } = p;
+  if (!local || !remote) return null;
+  const known = remote.type === 'prflx' ? knownAs(remote, s) : undefined;
+  const type = known?.type ?? remote.type;
+  const addr = known ? { address: known.address, port: known.port } : remote;
+  const relayProtocol = s.other.gathered.find((g) => g.type === 'relay' && g.address === addr.address && g.port === addr.port)?.relayProtocol;
+  const view: PairView = {
+    local: { type: local.type, ...(local.relayProtocol ? { relayProtocol: local.relayProtocol } : {}) },
+    remote: { type },
+    ...(relayProtocol ? { remoteRelayProtocol: relayProtocol } : {}),
+  };
+  const raced = known ? ` (read as prflx: ${s.name === 'A' ? "B's" : "A's"} ${known.type} candidate)` : '';
+  const text = `${s.name} ${candText(local)} ↔ ${candText({ ...remote, type })}${raced} (${p.state})`;
+  return { pair: p, view, direct: local.type !== 'relay' && type !== 'relay', text, mapped: type === 'prflx' ? addressOf(remote) : null };
+}
+
+const pairsOf = (snap: PairSnapshot, s: Side): ReadPair[] => snap.pairs.map((p) => readPair(p, s)).filter((r): r is ReadPair => r !== null);
+const selectedOf = (snap: PairSnapshot, s: Side): ReadPair | null => pairsOf(snap, s).find((r) => r.pair.id === snap.selectedId) ?? null;
+const sidesOf = (input: VerdictInput): [Side, Side] => {
+  const { checks, sides } = input;
+  return [
+    { name: 'A', checks: checks.a, other: checks.b, peer: sides.a, otherPeer: sides.b },
+    { name: 'B', checks: checks.b, other: checks.a, peer: sides.b, otherPeer: sides.a },
+  ];
+};
+
+/** Judges a call from its evidence. */
+export function judgeCall(input: VerdictInput): Verdict {
+  return input.connected ? connectedVerdict(input, sidesOf(input)) : failedVerdict(input);
+}
+
+function connectedVerdict(input: VerdictInput, sides: readonly Side[]): Verdict {
+  const { expected } = input;
+  const selected = sides.map((s) => selectedOf(s.checks.final, s));
+  const unread = sides.filter((_, i) => !selected[i]);
+  if (unread.length) return { status: 'unexpected', result: 'fail', settledClass: null, reason: `connected, but ${unread.map((s) => s.name).join(' and ')}'s selected candidate pair could not be read from getStats` };
+  const seen = selected as ReadPair[];
+  const cls = classifyCall(...seen.map((r) => r.view));
+  const at = `settled on ${seen.map((r) => r.text).join('; ')}`;
+  if (outcomeMatches(expected, cls)) return { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` };
+  const mapped = seen.find((r) => r.mapped);
+  const why =
+    cls === 'prflx' && mapped
+      ? `${mapped.mapped} is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address for this peer, where the oracle predicted ${expected.outcome} (${expected.reason})`
+      : `the oracle predicted ${expected.outcome}: ${expected.reason}`;
+  return { status: 'unexpected', result: cls, settledClass: cls, reason: `${why}; ${at}` };
+}
+
+function failedVerdict({ expected }: VerdictInput): Verdict {
+  return expected.outcome === 'fail'
+    ? { status: 'pass', result: 'fail', settledClass: null, reason: `failed as predicted (${expected.reason})` }
+    : { status: 'unexpected', result: 'fail', settledClass: null, reason: `not connected, where the oracle predicted ${expected.outcome} (${expected.reason})` };
 }
