@@ -104,8 +104,8 @@ export interface CallResult {
   /** connected = both peers reached connected; failed = not within the timeout; unavailable = an engine cannot run here. */
   outcome: 'connected' | 'failed' | 'unavailable';
   expected: Prediction;
-  /** The class the settled pairs report; 'fail' when not connected. */
-  observed: OutcomeClass;
+  /** The class the settled pairs report; 'fail' when not connected, 'unknown' when connected but a pair could not be read. */
+  observed: OutcomeClass | 'unknown';
   /** The evidence shows what the oracle predicted (`verdict`), and no signaling error happened. */
   matches: boolean;
   /** The prediction judged on the call's checks and candidates (ice-checks.json in the evidence). */
@@ -446,7 +446,7 @@ export class Call implements AsyncDisposable {
     const verdict = judgeCall(judged);
     const view = (p: SelectedPair | null): PairView[] =>
       p ? [{ local: { type: p.local.type, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
-    const observed: OutcomeClass = connected && pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'fail';
+    const observed = !connected ? 'fail' : pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'unknown';
     const report = (p: Peer, ev: AgentEvidence, pair: SelectedPair | null, media: Flow): PeerReport => ({
       engine: p.spec.engine,
       host: p.spec.host,

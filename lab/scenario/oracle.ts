@@ -61,11 +61,11 @@ interface Peer extends PeerSide {
   name: 'A' | 'B';
 }
 
-const udpOk = (p: PeerSide): boolean => p.firewall?.udp !== 'block';
-const tcpOk = (p: PeerSide, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
+export const udpOk = (p: PeerSide): boolean => p.firewall?.udp !== 'block';
+export const tcpOk = (p: PeerSide, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
 /** Address(-and-port)-dependent mapping (RFC 4787 section 4.1): a new external port per destination. */
 const perDestination = (p: PeerSide): boolean => p.nat !== null && p.nat.mapping !== 'endpoint-independent';
-const hasStun = (ice: IceConfig): boolean => ice.servers.some((s) => s.transport === 'udp');
+export const hasStun = (ice: IceConfig): boolean => ice.servers.some((s) => s.transport === 'udp');
 const turnList = (ice: IceConfig): string =>
   ice.servers.filter((s) => s.kind === 'turn').map((s) => `TURN/${s.transport.toUpperCase()}:${s.port}`).join(', ');
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { effectiveNat, normaliseNat, PRESETS } from '../topology/nat.ts';
 import { predictOutcome, type PeerSide } from './oracle.ts';
-import { judgeCall, parseCandidate, type VerdictInput } from './verdict.ts';
+import { judgeCall, parseCandidate, type PairSnapshot, type VerdictInput } from './verdict.ts';
 
 /** A call recorded with `icelab connect` (its ice-checks.json); `recorded` says which and what it shows. */
 interface Fixture {
@@ -16,6 +16,12 @@ function fixture(name: string): Fixture {
   return { ...f, input: { ...f.input, expected: predictOutcome(sides.a, sides.b, ice) } };
 }
 const behind = (preset: 'full-cone' | 'port-restricted-cone' | 'symmetric'): PeerSide => ({ nat: effectiveNat(PRESETS[preset].chain.map(normaliseNat)), lan: `${preset}-nat` });
+/** Every snapshot of one side, edited alike. */
+const editSnapshots = (input: VerdictInput, side: 'a' | 'b', edit: (s: PairSnapshot) => PairSnapshot): VerdictInput => {
+  const c = input.checks[side];
+  return { ...input, checks: { ...input.checks, [side]: { ...c, nominations: c.nominations.map(edit), final: edit(c.final) } } };
+};
+
 describe('parseCandidate', () => {
   it('reads type, transport and address from a candidate line, with or without a=', () => {
     expect(parseCandidate('candidate:1 1 UDP 1686052863 198.18.2.2 50619 typ srflx raddr 10.2.0.10 rport 50619')).to.deep.equal({ type: 'srflx', protocol: 'udp', address: '198.18.2.2', port: 50619 });
@@ -61,5 +67,47 @@ describe('judgeCall: a peer-reflexive pair is a trickle race only when its addre
     expect(v.status).to.equal('unexpected');
     expect(v.result).to.equal('prflx');
     expect(v.reason).to.match(/^198\.18\.2\.1:10209 is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address/);
+  });
+});
+
+describe('judgeCall: a predicted failure passes only by its mechanism', () => {
+  it('fail-by-mechanism: srflx on both sides, checks sent, none answered: passes', () => {
+    const v = judgeCall(fixture('fail-by-mechanism').input);
+    expect(v.status, v.reason).to.equal('pass');
+    expect(v.result).to.equal('fail');
+    expect(v.reason).to.match(/^failed as predicted: every candidate the configuration allows was gathered, A checked [1-9]\d* pairs, B checked [1-9]\d* pairs, no pair succeeded/);
+  });
+
+  it('fail-dead-stun: the same call with the STUN server dead is unknown, not a pass', () => {
+    const v = judgeCall(fixture('fail-dead-stun').input);
+    expect(v.status).to.equal('unknown');
+    expect(v.reason).to.equal('not connected, and not by the NATs: A gathered no srflx candidate; B gathered no srflx candidate');
+  });
+
+  it('a predicted failure where a pair\'s check was answered is unexpected: a path exists', () => {
+    const { input } = fixture('fail-by-mechanism');
+    const answered = editSnapshots(input, 'b', (s) => ({ ...s, pairs: s.pairs.map((p, i) => (i === 0 ? { ...p, state: 'succeeded' } : p)) }));
+    expect(judgeCall(answered)).to.include({ status: 'unexpected', result: "fail, though a pair's check succeeded" });
+  });
+
+  it('no connectivity check sent (the other side\'s candidates never arrived) is unknown', () => {
+    const none = editSnapshots(fixture('fail-by-mechanism').input, 'a', (s) => ({ ...s, pairs: [] }));
+    const v = judgeCall(none);
+    expect(v.status).to.equal('unknown');
+    expect(v.reason).to.equal('not connected, and not by the NATs: A sent no connectivity check');
+  });
+});
+
+describe('judgeCall: a connected call that cannot be judged is unknown, never fail or pass', () => {
+  it('a selected pair that cannot be read', () => {
+    const unread = editSnapshots(fixture('race-prflx').input, 'b', (s) => ({ ...s, selectedId: null }));
+    const v = judgeCall(unread);
+    expect(v).to.include({ status: 'unknown', result: 'unknown', settledClass: null });
+    expect(v.reason).to.equal("connected, but B's selected candidate pair could not be read from getStats");
+  });
+  it('pairs that had not settled, even on the predicted class', () => {
+    const v = judgeCall({ ...fixture('race-prflx').input, settled: false });
+    expect(v).to.include({ status: 'unknown', settledClass: 'host' });
+    expect(v.reason).to.match(/^not settled: /);
   });
 });

@@ -1,12 +1,17 @@
-import { classifyCall, outcomeMatches, type CandidateType, type IceConfig, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+import { LabError } from '../topology/errors.ts';
+import { classifyCall, hasStun, outcomeMatches, tcpOk, udpOk, type CandidateType, type IceConfig, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 /**
  * The verdict on a call: whether its evidence shows what the oracle predicted, not only whether
  * the settled pair's class reads the same. Pure: it reads the candidates and the candidate-pair
- * stats both peers recorded (`PeerChecks`) and says pass or unexpected, with why.
+ * stats both peers recorded (`PeerChecks`) and says pass, unexpected or unknown, with why.
  *
- * A peer-reflexive candidate is a trickle race only when its transport address is a candidate the
- * other side did signal to this peer; any other prflx is a NAT mapping of its own.
+ * - A peer-reflexive candidate is a trickle race only when its transport address is a candidate
+ *   the other side did signal to this peer; any other prflx is a NAT mapping of its own.
+ * - A failure passes only by its mechanism: every candidate the configuration allows was
+ *   gathered, checks were sent and no pair succeeded. Otherwise the call proves nothing about the
+ *   NATs and the verdict is unknown, as it is for a connected call whose pair cannot be read or
+ *   whose pairs had not settled.
  */
 
 /** A candidate as a peer's getStats reports it (RTCIceCandidateStats). */
@@ -67,12 +72,22 @@ export interface VerdictInput {
 }
 
 export interface Verdict {
-  status: 'pass' | 'unexpected';
+  status: 'pass' | 'unexpected' | 'unknown';
   /** What the gate compares with the predicted class: the prediction when the evidence backs it, else what was seen. */
   result: string;
   /** The settled pairs' class with each trickle race's prflx read as the candidate it was; null when not connected or unreadable. */
   settledClass: OutcomeClass | null;
   reason: string;
+}
+
+/** A connected call whose pair cannot be judged: a harness or engine problem, reported as broken, never as failed. */
+export class VerdictUnknownError extends LabError {
+  constructor(id: string, reason: string, evidence: string) {
+    super('ERR_VERDICT_UNKNOWN', `${id}: the call's evidence cannot be judged: ${reason}`, {
+      hint: `read ice-checks.json and timeline.txt in ${evidence}; rerun the call with the command in the report`,
+      context: { id, evidence },
+    });
+  }
 }
 
 /** "candidate:1 1 udp 2122260223 10.0.1.2 54321 typ host …" → its type, transport and address; null when unreadable. */
@@ -102,6 +117,10 @@ interface ReadPair {
 
 const addressOf = (c: { address: string | null; port: number | null }): string => `${c.address || '(address hidden)'}:${c.port}`;
 const candText = (c: StatsCandidate): string => `${c.type}/${c.protocol}${c.relayProtocol ? ` via TURN/${c.relayProtocol.toUpperCase()}` : ''} ${addressOf(c)}`;
+const answered = (p: PairStats): boolean => p.state === 'succeeded' || (p.responsesReceived ?? 0) > 0;
+/** Checks sent: Chromium counts them; Firefox only has the state (in-progress, failed or succeeded once one was sent). */
+const checked = (p: PairStats): boolean => (p.requestsSent === null ? ['in-progress', 'succeeded', 'failed'].includes(p.state) : p.requestsSent > 0);
+
 // With the address hidden only the port is known; a check can come from a public candidate, not
 // from a host candidate on another LAN, so those rank first.
 const HIDDEN_RANK: CandidateType[] = ['srflx', 'relay', 'prflx', 'host'];
@@ -148,28 +167,55 @@ const sidesOf = (input: VerdictInput): [Side, Side] => {
 
 /** Judges a call from its evidence. */
 export function judgeCall(input: VerdictInput): Verdict {
-  return input.connected ? connectedVerdict(input, sidesOf(input)) : failedVerdict(input);
+  const sides = sidesOf(input);
+  return input.connected ? connectedVerdict(input, sides) : failedVerdict(input, sides);
 }
 
-function connectedVerdict(input: VerdictInput, sides: readonly Side[]): Verdict {
+type Core = Verdict;
+const unknown = (reason: string, settledClass: OutcomeClass | null = null): Core => ({ status: 'unknown', result: 'unknown', settledClass, reason });
+
+function connectedVerdict(input: VerdictInput, sides: readonly Side[]): Core {
   const { expected } = input;
   const selected = sides.map((s) => selectedOf(s.checks.final, s));
   const unread = sides.filter((_, i) => !selected[i]);
-  if (unread.length) return { status: 'unexpected', result: 'fail', settledClass: null, reason: `connected, but ${unread.map((s) => s.name).join(' and ')}'s selected candidate pair could not be read from getStats` };
+  if (unread.length) return unknown(`connected, but ${unread.map((s) => s.name).join(' and ')}'s selected candidate pair could not be read from getStats`);
   const seen = selected as ReadPair[];
   const cls = classifyCall(...seen.map((r) => r.view));
   const at = `settled on ${seen.map((r) => r.text).join('; ')}`;
-  if (outcomeMatches(expected, cls)) return { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` };
+  const bad = (result: string, why: string): Core => ({ status: 'unexpected', result, settledClass: cls, reason: `${why}; ${at}` });
+  if (expected.outcome === 'fail') return bad(cls, `connected (${cls}) where the oracle predicted no path: ${expected.reason}`);
+  if (outcomeMatches(expected, cls)) return input.settled ? { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` } : unknown(`not settled: the selected pairs were still changing or a better pair was still being checked when read; ${at}`, cls);
   const mapped = seen.find((r) => r.mapped);
-  const why =
-    cls === 'prflx' && mapped
-      ? `${mapped.mapped} is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address for this peer, where the oracle predicted ${expected.outcome} (${expected.reason})`
-      : `the oracle predicted ${expected.outcome}: ${expected.reason}`;
-  return { status: 'unexpected', result: cls, settledClass: cls, reason: `${why}; ${at}` };
+  if (cls === 'prflx' && mapped) return bad(cls, `${mapped.mapped} is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address for this peer, where the oracle predicted ${expected.outcome} (${expected.reason})`);
+  return bad(cls, `the oracle predicted ${expected.outcome}: ${expected.reason}`);
 }
 
-function failedVerdict({ expected }: VerdictInput): Verdict {
-  return expected.outcome === 'fail'
-    ? { status: 'pass', result: 'fail', settledClass: null, reason: `failed as predicted (${expected.reason})` }
-    : { status: 'unexpected', result: 'fail', settledClass: null, reason: `not connected, where the oracle predicted ${expected.outcome} (${expected.reason})` };
+/** What a side's configuration lets it gather: each must be there for a failure to mean anything. */
+function needs(p: PeerSide, ice: IceConfig): { type: CandidateType; relayProtocol: RelayProtocol | null }[] {
+  const all = ice.policy === 'all';
+  return [
+    ...(all ? [{ type: 'host' as const, relayProtocol: null }] : []),
+    ...(all && p.nat !== null && udpOk(p) && hasStun(ice) ? [{ type: 'srflx' as const, relayProtocol: null }] : []),
+    ...ice.servers.filter((s) => s.kind === 'turn' && (s.transport === 'udp' ? udpOk(p) : tcpOk(p, s.port))).map((s) => ({ type: 'relay' as const, relayProtocol: s.transport })),
+  ];
+}
+
+function missingCandidates(input: VerdictInput, sides: readonly Side[]): string[] {
+  return sides.flatMap((s) =>
+    needs(s.peer, input.ice)
+      .filter((n) => !s.checks.gathered.some((g) => g.type === n.type && (n.relayProtocol === null || g.relayProtocol === null || g.relayProtocol === n.relayProtocol)))
+      .map((n) => `${s.name} gathered no ${n.type}${n.relayProtocol ? ` candidate over TURN/${n.relayProtocol.toUpperCase()}` : ' candidate'}`),
+  );
+}
+
+function failedVerdict(input: VerdictInput, sides: readonly Side[]): Core {
+  const { expected } = input;
+  const core = (status: Core['status'], result: string, reason: string): Core => ({ status, result, settledClass: null, reason });
+  const answeredPair = sides.flatMap((s) => pairsOf(s.checks.final, s).filter((r) => answered(r.pair)))[0];
+  if (answeredPair) return core('unexpected', 'fail, though a pair\'s check succeeded', `not connected, but ${answeredPair.text} was answered: a path exists and the call failed for another reason`);
+  const broken = [...missingCandidates(input, sides), ...sides.filter((s) => !s.checks.final.pairs.some(checked)).map((s) => `${s.name} sent no connectivity check`)];
+  if (broken.length) return core('unknown', 'unknown', `not connected, and not by the NATs: ${broken.join('; ')}`);
+  const counts = sides.map((s) => `${s.name} checked ${s.checks.final.pairs.filter(checked).length} pairs`).join(', ');
+  const mechanism = `every candidate the configuration allows was gathered, ${counts}, no pair succeeded`;
+  return expected.outcome === 'fail' ? core('pass', 'fail', `failed as predicted: ${mechanism} (${expected.reason})`) : core('unexpected', 'fail', `not connected: ${mechanism}, where the oracle predicted ${expected.outcome} (${expected.reason})`);
 }
