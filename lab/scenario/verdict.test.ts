@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { effectiveNat, normaliseNat, PRESETS } from '../topology/nat.ts';
 import { predictOutcome, type PeerSide } from './oracle.ts';
-import { judgeCall, parseCandidate, type PairSnapshot, type VerdictInput } from './verdict.ts';
+import { judgeCall, parseCandidate, RELAY_FIRST_PENDING, type PairSnapshot, type VerdictInput } from './verdict.ts';
 
 /** A call recorded with `icelab connect` (its ice-checks.json); `recorded` says which and what it shows. */
 interface Fixture {
@@ -67,6 +67,55 @@ describe('judgeCall: a peer-reflexive pair is a trickle race only when its addre
     expect(v.status).to.equal('unexpected');
     expect(v.result).to.equal('prflx');
     expect(v.reason).to.match(/^198\.18\.2\.1:10209 is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address/);
+  });
+});
+
+describe('judgeCall: a direct prediction settled on a relay is judged by whether the NAT allowed the direct path', () => {
+  it('relay-first-direct-succeeded: a direct check succeeded, so it passes, and the nomination is reported', () => {
+    const v = judgeCall(fixture('relay-first-direct-succeeded').input);
+    expect(v.status, v.reason).to.equal('pass');
+    expect(v.result).to.equal('srflx');
+    expect(v.settledClass).to.equal('relay-udp');
+    expect(v.directPath).to.include({ state: 'succeeded', class: 'srflx' });
+    expect(v.nominated).to.deep.equal({ a: 'srflx', b: 'srflx' });
+    expect(v.switched).to.equal(true);
+    expect(v.reason).to.match(/^the NAT allowed the predicted srflx path .*the agents nominated the relay that answered first/);
+  });
+
+  it('relay-first-pending: no direct check answered, one was still running at the nomination: its own result, not a pass', () => {
+    const v = judgeCall(fixture('relay-first-pending').input);
+    expect(v.status).to.equal('unexpected');
+    expect(v.result).to.equal(`relay-udp, ${RELAY_FIRST_PENDING}`);
+    expect(v.directPath).to.deep.equal({ state: 'pending', pair: 'B host/udp 10.2.0.10:48231 ↔ srflx/udp 198.18.2.1:47138 (in-progress)', class: null });
+    expect(v.nominated).to.deep.equal({ a: 'relay-udp', b: 'relay-udp' });
+  });
+
+  it('the same call with every direct check ended unanswered: the NAT did not allow the path, unexpected', () => {
+    const failed = editSnapshots(fixture('relay-first-pending').input, 'b', (s) => ({ ...s, pairs: s.pairs.map((p) => (p.remote?.type === 'srflx' ? { ...p, state: 'failed' } : p)) }));
+    const v = judgeCall(failed);
+    expect(v.status).to.equal('unexpected');
+    expect(v.result).to.equal('relay-udp');
+    expect(v.directPath.state).to.equal('failed');
+    expect(v.reason).to.match(/^no direct check succeeded and none was pending when the relay was nominated: every direct check ended unanswered/);
+  });
+
+  it('a relay prediction with a direct check that succeeded is a leaking NAT or firewall, even on the predicted relay', () => {
+    const { input } = fixture('relay-first-direct-succeeded');
+    const sides = { a: behind('symmetric'), b: behind('port-restricted-cone') };
+    const expected = predictOutcome(sides.a, sides.b, input.ice);
+    expect(expected.outcome).to.equal('relay-udp');
+    const v = judgeCall({ ...input, expected, sides });
+    expect(v.status).to.equal('unexpected');
+    expect(v.result).to.equal('relay-udp, though a direct check succeeded');
+  });
+
+  it('leaky-firewall: udp-blocked settling on relay-udp where the oracle predicts no path is unexpected', () => {
+    const { input } = fixture('leaky-firewall');
+    expect(input.expected.outcome).to.equal('fail');
+    const v = judgeCall(input);
+    expect(v.status).to.equal('unexpected');
+    expect(v.result).to.equal('relay-udp');
+    expect(v.reason).to.match(/^connected \(relay-udp\) where the oracle predicted no path: A's firewall blocks UDP/);
   });
 });
 

@@ -8,6 +8,11 @@ import { classifyCall, hasStun, outcomeMatches, tcpOk, udpOk, type CandidateType
  *
  * - A peer-reflexive candidate is a trickle race only when its transport address is a candidate
  *   the other side did signal to this peer; any other prflx is a NAT mapping of its own.
+ * - A direct prediction that settles on a relay passes when a direct pair's check succeeded on
+ *   either side (the NAT allowed the direct path; the agent nominated what answered first). When
+ *   none did but some were still running as the relay was nominated, the direct path was never
+ *   tested: the result says so (RELAY_FIRST_PENDING) and only a listed deviation accepts it.
+ * - A relay prediction with a direct pair that succeeded is unexpected: a NAT or firewall leaks.
  * - A failure passes only by its mechanism: every candidate the configuration allows was
  *   gathered, checks were sent and no pair succeeded. Otherwise the call proves nothing about the
  *   NATs and the verdict is unknown, as it is for a connected call whose pair cannot be read or
@@ -71,6 +76,20 @@ export interface VerdictInput {
   ice: IceConfig;
 }
 
+/**
+ * Whether the NAT allowed a direct (non-relayed) path, from the pairs' checks on either side:
+ * succeeded, a check got its answer; pending, none did but some that could carry the path were
+ * still running when a relay pair was selected; failed, every such check ended unanswered; none,
+ * no pair could carry one.
+ */
+export interface DirectPath {
+  state: 'succeeded' | 'pending' | 'failed' | 'none';
+  /** The pair that shows it, e.g. "B host/udp 10.2.0.10:48231 ↔ srflx/udp 198.18.2.1:47138 (in-progress)". */
+  pair: string | null;
+  /** The class of the direct path that answered (succeeded only). */
+  class: OutcomeClass | null;
+}
+
 export interface Verdict {
   status: 'pass' | 'unexpected' | 'unknown';
   /** What the gate compares with the predicted class: the prediction when the evidence backs it, else what was seen. */
@@ -78,7 +97,15 @@ export interface Verdict {
   /** The settled pairs' class with each trickle race's prflx read as the candidate it was; null when not connected or unreadable. */
   settledClass: OutcomeClass | null;
   reason: string;
+  directPath: DirectPath;
+  /** The class of the pair each agent selected first; null when none was seen. */
+  nominated: { a: OutcomeClass | null; b: OutcomeClass | null };
+  /** Either agent's selected pair changed after its first. */
+  switched: boolean;
 }
+
+/** The result of a relay settled while direct checks were still running: the direct path was never tested. */
+export const RELAY_FIRST_PENDING = 'nominated while direct checks were pending';
 
 /** A connected call whose pair cannot be judged: a harness or engine problem, reported as broken, never as failed. */
 export class VerdictUnknownError extends LabError {
@@ -117,9 +144,11 @@ interface ReadPair {
 
 const addressOf = (c: { address: string | null; port: number | null }): string => `${c.address || '(address hidden)'}:${c.port}`;
 const candText = (c: StatsCandidate): string => `${c.type}/${c.protocol}${c.relayProtocol ? ` via TURN/${c.relayProtocol.toUpperCase()}` : ''} ${addressOf(c)}`;
+const isRelayClass = (c: OutcomeClass): boolean => c.startsWith('relay-');
 const answered = (p: PairStats): boolean => p.state === 'succeeded' || (p.responsesReceived ?? 0) > 0;
 /** Checks sent: Chromium counts them; Firefox only has the state (in-progress, failed or succeeded once one was sent). */
 const checked = (p: PairStats): boolean => (p.requestsSent === null ? ['in-progress', 'succeeded', 'failed'].includes(p.state) : p.requestsSent > 0);
+const UNFINISHED = ['frozen', 'waiting', 'in-progress', 'cancelled'];
 
 // With the address hidden only the port is known; a check can come from a public candidate, not
 // from a host candidate on another LAN, so those rank first.
@@ -157,6 +186,32 @@ function readPair(p: PairStats, s: Side): ReadPair | null {
 
 const pairsOf = (snap: PairSnapshot, s: Side): ReadPair[] => snap.pairs.map((p) => readPair(p, s)).filter((r): r is ReadPair => r !== null);
 const selectedOf = (snap: PairSnapshot, s: Side): ReadPair | null => pairsOf(snap, s).find((r) => r.pair.id === snap.selectedId) ?? null;
+const snapshots = (s: Side): PairSnapshot[] => [...s.checks.nominations, s.checks.final];
+
+/** A host candidate's checks leave through its NAT, so a direct pair from behind one is at least srflx. */
+function pathView(r: ReadPair, s: Side): PairView {
+  const behindNat = s.peer.nat !== null && !(s.peer.lan !== undefined && s.peer.lan === s.otherPeer.lan);
+  return behindNat && r.view.local.type === 'host' ? { ...r.view, local: { type: 'srflx' } } : r.view;
+}
+
+/** Could this direct pair carry the predicted path? A host candidate behind another LAN's NAT cannot be reached. */
+function couldCarry(r: ReadPair, s: Side, expected: Prediction): boolean {
+  return r.view.remote.type !== 'host' || expected.outcome === 'host' || s.otherPeer.nat === null;
+}
+
+function directPath(sides: readonly Side[], expected: Prediction): DirectPath {
+  const ok = sides.flatMap((s) => snapshots(s).flatMap((snap) => pairsOf(snap, s).filter((r) => r.direct && answered(r.pair)).map((r) => ({ r, s }))));
+  if (ok.length) return { state: 'succeeded', pair: ok[0]!.r.text, class: classifyCall(...ok.map(({ r, s }) => pathView(r, s))) };
+  for (const s of sides) {
+    // The pairs when this agent first selected a relayed pair.
+    const atRelay = snapshots(s).find((snap) => selectedOf(snap, s)?.direct === false);
+    const running = atRelay && pairsOf(atRelay, s).find((r) => r.direct && UNFINISHED.includes(r.pair.state) && couldCarry(r, s, expected));
+    if (running) return { state: 'pending', pair: running.text, class: null };
+  }
+  const ended = sides.flatMap((s) => pairsOf(s.checks.final, s).filter((r) => r.direct && couldCarry(r, s, expected)));
+  return ended.length ? { state: 'failed', pair: ended[0]!.text, class: null } : { state: 'none', pair: null, class: null };
+}
+
 const sidesOf = (input: VerdictInput): [Side, Side] => {
   const { checks, sides } = input;
   return [
@@ -168,13 +223,20 @@ const sidesOf = (input: VerdictInput): [Side, Side] => {
 /** Judges a call from its evidence. */
 export function judgeCall(input: VerdictInput): Verdict {
   const sides = sidesOf(input);
-  return input.connected ? connectedVerdict(input, sides) : failedVerdict(input, sides);
+  const first = sides.map((s) => (s.checks.nominations[0] ? selectedOf(s.checks.nominations[0], s) : null));
+  const common = {
+    directPath: directPath(sides, input.expected),
+    nominated: { a: first[0] ? classifyCall(first[0].view) : null, b: first[1] ? classifyCall(first[1].view) : null },
+    switched: sides.some((s) => s.checks.nominations.length > 1 || (!!s.checks.nominations[0] && s.checks.nominations[0].selectedId !== s.checks.final.selectedId)),
+  };
+  const v = input.connected ? connectedVerdict(input, sides, common.directPath) : failedVerdict(input, sides);
+  return { ...v, ...common };
 }
 
-type Core = Verdict;
+type Core = Pick<Verdict, 'status' | 'result' | 'settledClass' | 'reason'>;
 const unknown = (reason: string, settledClass: OutcomeClass | null = null): Core => ({ status: 'unknown', result: 'unknown', settledClass, reason });
 
-function connectedVerdict(input: VerdictInput, sides: readonly Side[]): Core {
+function connectedVerdict(input: VerdictInput, sides: readonly Side[], direct: DirectPath): Core {
   const { expected } = input;
   const selected = sides.map((s) => selectedOf(s.checks.final, s));
   const unread = sides.filter((_, i) => !selected[i]);
@@ -184,10 +246,26 @@ function connectedVerdict(input: VerdictInput, sides: readonly Side[]): Core {
   const at = `settled on ${seen.map((r) => r.text).join('; ')}`;
   const bad = (result: string, why: string): Core => ({ status: 'unexpected', result, settledClass: cls, reason: `${why}; ${at}` });
   if (expected.outcome === 'fail') return bad(cls, `connected (${cls}) where the oracle predicted no path: ${expected.reason}`);
+  if (isRelayClass(expected.outcome) && direct.state === 'succeeded') {
+    return bad(`${cls}, though a direct check succeeded`, `a direct pair's check succeeded (${direct.pair}): a NAT or firewall let through a direct path the oracle rules out (${expected.reason})`);
+  }
   if (outcomeMatches(expected, cls)) return input.settled ? { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` } : unknown(`not settled: the selected pairs were still changing or a better pair was still being checked when read; ${at}`, cls);
+  if (isRelayClass(cls) && !isRelayClass(expected.outcome)) return relayFirst(expected, cls, direct, at);
   const mapped = seen.find((r) => r.mapped);
   if (cls === 'prflx' && mapped) return bad(cls, `${mapped.mapped} is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address for this peer, where the oracle predicted ${expected.outcome} (${expected.reason})`);
   return bad(cls, `the oracle predicted ${expected.outcome}: ${expected.reason}`);
+}
+
+/** A direct prediction settled on a relay: gate on whether the NAT allowed the direct path, not on what the agent nominated. */
+function relayFirst(expected: Prediction, cls: OutcomeClass, direct: DirectPath, at: string): Core {
+  const core = (status: Core['status'], result: string, reason: string): Core => ({ status, result, settledClass: cls, reason: `${reason}; ${at}` });
+  if (direct.state === 'succeeded' && direct.class && outcomeMatches(expected, direct.class)) {
+    return core('pass', expected.outcome, `the NAT allowed the predicted ${expected.outcome} path (${direct.pair}); the agents nominated the relay that answered first`);
+  }
+  if (direct.state === 'succeeded') return core('unexpected', cls, `the direct path that answered is ${direct.class} (${direct.pair}), where the oracle predicted ${expected.outcome}: ${expected.reason}`);
+  if (direct.state === 'pending') return core('unexpected', `${cls}, ${RELAY_FIRST_PENDING}`, `the relay was nominated while ${direct.pair} was still being checked: the direct path was never tested`);
+  const why = direct.state === 'failed' ? `every direct check ended unanswered (e.g. ${direct.pair})` : 'no pair could carry a direct path';
+  return core('unexpected', cls, `no direct check succeeded and none was pending when the relay was nominated: ${why}, where the oracle predicted ${expected.outcome} (${expected.reason})`);
 }
 
 /** What a side's configuration lets it gather: each must be there for a failure to mean anything. */

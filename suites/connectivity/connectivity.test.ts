@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { runCall } from '../../lab/scenario/call.ts';
-import { callStory, flowSummary, labelCall } from '../../lab/report/call-report.ts';
+import { callStory, flowSummary, labelCall, reportVerdict } from '../../lab/report/call-report.ts';
 import { VerdictUnknownError } from '../../lab/scenario/verdict.ts';
 import { attachDir, evidenceRoot, gate, safeName, suiteEngines, suiteEnv, unavailable } from '../support/fixture.ts';
 import { parseShard } from '../../lab/cli/shard.ts';
@@ -27,7 +27,7 @@ describe(`connectivity matrix (${selection}${process.env.ICELAB_SHARD ? `, shard
         { engine: c.b.engine, version: r.peers.b.version },
       ];
       await allure.parameter('engine versions', `${c.a.engine} ${r.peers.a.version} → ${c.b.engine} ${r.peers.b.version}`);
-      await allure.parameter('settled pair class', `${r.observed}${r.verdict.settledClass && r.verdict.settledClass !== r.observed ? ` (read as ${r.verdict.settledClass})` : ''}${r.outcome === 'connected' && !r.settled ? ', not settled' : ''}`);
+      await reportVerdict(r);
       // The verdict on the call's evidence against the oracle, then data and media actually flowing.
       // A candidate that could not be added makes any verdict untrustworthy; a call the evidence
       // cannot judge is broken (an error), never a pass or a failure.
