@@ -124,7 +124,7 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
   if (o.json) {
     console.log(
       JSON.stringify(
-        { outcome: r.outcome, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
+        { outcome: r.outcome, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, verdict: r.verdict, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
         null,
         2,
       ),
@@ -152,6 +152,7 @@ export function connectStory(r: CallResult): string {
     `A ${r.peers.a.engine} ${r.peers.a.version} in ${r.peers.a.host} → B ${r.peers.b.engine} ${r.peers.b.version} in ${r.peers.b.host}`,
     `expected: ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` or ${r.expected.alsoAccept.join('/')}` : ''} (${r.expected.reason})`,
     `result:   ${r.outcome}, pair class ${r.observed}${r.reason ? ` — ${r.reason}` : ''}  ${r.matches ? '✓ as predicted' : '✗ NOT as predicted'}`,
+    `verdict:  ${r.verdict.status}: ${r.verdict.reason}; direct path ${r.verdict.directPath.state}, nominated first A ${r.verdict.nominated.a ?? 'none'}, B ${r.verdict.nominated.b ?? 'none'}`,
     p ? `pair:     ${side(p.local)}  ↔  ${side(p.remote)}${r.settled ? '' : ' (not settled)'}` : 'pair:     none',
     `timings:  connected ${r.timings.connectedMs ?? '—'} ms, settled ${r.timings.settledMs ?? '—'} ms, data round trip ${r.timings.dataRttMs ?? '—'} ms, harness overhead ${r.timings.overheadMs ?? '—'} ms`,
     `states:   A ${r.peers.a.state}, B ${r.peers.b.state}; candidates A ${JSON.stringify(r.peers.a.candidatesByType)}, B ${JSON.stringify(r.peers.b.candidatesByType)}`,

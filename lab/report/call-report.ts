@@ -21,10 +21,21 @@ export async function labelCall(spec: CallSpec, natA: string, natB: string, iceN
   if (versions.b) await allure.parameter('engine B', `${spec.b.engine} ${versions.b}`);
 }
 
-/** Records the class the call's pair settled on, where the report's overview reads it. */
-export async function recordSettled(r: CallResult): Promise<void> {
-  await allure.parameter(SETTLED_PARAMETER, r.observed);
+/**
+ * The verdict's evidence as Allure parameters and labels: the class read, whether the NAT allowed
+ * the direct path (a direct pair's check succeeded) apart from what each agent nominated first.
+ */
+export async function reportVerdict(r: CallResult): Promise<void> {
+  const v = r.verdict;
+  const read = v.settledClass !== null && v.settledClass !== r.observed ? ` (read as ${v.settledClass})` : '';
+  await allure.parameter(SETTLED_PARAMETER, `${r.observed}${read}${r.outcome === 'connected' && !r.settled ? ', not settled' : ''}`);
+  await allure.parameter('verdict', `${v.status}: ${v.result}`);
+  await allure.parameter('direct path', `${v.directPath.state}${v.directPath.class ? ` (${v.directPath.class})` : ''}${v.directPath.pair ? `: ${v.directPath.pair}` : ''}`);
+  await allure.parameter('nominated first', nominationText(v));
+  await allure.labels({ name: 'verdict', value: v.status }, { name: 'directPath', value: v.directPath.state });
 }
+
+const nominationText = (v: CallResult['verdict']): string => `A ${v.nominated.a ?? 'none'}, B ${v.nominated.b ?? 'none'}${v.switched ? ', then switched' : ''}`;
 
 /** The story of a call for the report: what was expected, what happened, how to reproduce it. */
 export function callStory(r: CallResult): string {
@@ -35,8 +46,10 @@ export function callStory(r: CallResult): string {
       .map(([k, v]) => `${k} ${v.flowing ? 'flowing' : 'NOT flowing'} (${v.packetsReceived} packets)`)
       .join(', ') || 'no media';
   return [
-    `**Expected:** ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` (or ${r.expected.alsoAccept.join('/')}: a check can outrun the trickled candidate)` : ''} — ${r.expected.reason}`,
+    `**Expected:** ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` (or ${r.expected.alsoAccept.join('/')})` : ''} — ${r.expected.reason}`,
     `**Observed:** ${r.observed} (${r.outcome}${r.reason ? `: ${r.reason}` : ''})`,
+    `**Verdict:** ${r.verdict.status} — ${r.verdict.reason}`,
+    `**Direct path:** ${r.verdict.directPath.state}${r.verdict.directPath.pair ? ` (${r.verdict.directPath.pair})` : ''}; **nominated first:** ${nominationText(r.verdict)}`,
     `**Selected pair (A):** ${pair(r.selectedPair)}${r.settled ? '' : ' — not settled'}`,
     `**Timings:** connected ${r.timings.connectedMs ?? '—'} ms, settled ${r.timings.settledMs ?? '—'} ms after the offer, data RTT ${r.timings.dataRttMs ?? '—'} ms`,
     `**Media at A:** ${flow('a')}; **at B:** ${flow('b')}`,

@@ -7,6 +7,7 @@ import { findEngine, type EngineName } from '../browsers/engines.ts';
 import { BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
+import { judgeCall, type VerdictInput } from './verdict.ts';
 import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, runCall, type CallSpec, type ReproduceOptions } from './call.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
@@ -140,6 +141,17 @@ describe('Call in a lab @integration', function () {
       }
     });
   }
+
+  it('ice-checks.json holds everything the verdict read: judging the file gives the result\'s verdict again', async () => {
+    const r = await runCall(lab!, fleet!, spec('firefox', 'chromium'), join(dir, 'rejudge'));
+    expect(r.verdict.status, r.verdict.reason).to.equal('pass');
+    const recorded = JSON.parse(readFileSync(join(dir, 'rejudge', 'ice-checks.json'), 'utf8')) as VerdictInput;
+    for (const side of ['a', 'b'] as const) {
+      expect(recorded.checks[side].nominations.length, `${side}: a snapshot at the first nomination`).to.be.above(0);
+      expect(recorded.checks[side].received.length, `${side}: the other side's candidates`).to.be.above(0);
+    }
+    expect(judgeCall(recorded)).to.deep.equal(r.verdict);
+  });
 
   it('a remote candidate a peer could not add is in the result, makes matches false and is named in the reason', async () => {
     const tampered = new TamperedFleet(lab!, fleet!, 'two', REFUSE_HOST_CANDIDATES);

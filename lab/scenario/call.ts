@@ -9,7 +9,8 @@ import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
-import { classifyCall, outcomeMatches, predictOutcome, type CandidateType, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict, type VerdictInput } from './verdict.ts';
+import { classifyCall, predictOutcome, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
 export interface PeerSpec {
@@ -65,7 +66,9 @@ interface AgentEvidence {
   timeline: TimelineEntry[];
   /** Remote candidates this peer's addIceCandidate() rejected. */
   addCandidateErrors: { t: number; candidate: string | null; error: string }[];
-  candidates: { t: number; candidate: string; type: string; protocol: string; address: string; port: number }[];
+  candidates: { t: number; candidate: string; type: string; protocol: string; relayProtocol: RelayProtocol | null; address: string; port: number; url: string | null }[];
+  remoteCandidates: { t: number; candidate: string; via: 'trickle' | 'sdp' }[];
+  pairSnapshots: PairSnapshot[];
   candidateErrors: { t: number; errorCode: number; errorText: string; url: string; address: string | null; port: number | null }[];
   console: { t: number; level: string; text: string }[];
   created: number;
@@ -101,10 +104,12 @@ export interface CallResult {
   /** connected = both peers reached connected; failed = not within the timeout; unavailable = an engine cannot run here. */
   outcome: 'connected' | 'failed' | 'unavailable';
   expected: Prediction;
-  /** The class of the settled pair, 'fail' when not connected. */
-  observed: OutcomeClass;
-  /** The observed class is the predicted one (or one it also accepts), and no signaling error happened. */
+  /** The class the settled pairs report; 'fail' when not connected, 'unknown' when connected but a pair could not be read. */
+  observed: OutcomeClass | 'unknown';
+  /** The evidence shows what the oracle predicted (`verdict`), and no signaling error happened. */
   matches: boolean;
+  /** The prediction judged on the call's checks and candidates (ice-checks.json in the evidence). */
+  verdict: Verdict;
   /** Candidates that could not be added; any makes `matches` false and is named in `reason`. */
   signalingErrors: SignalingError[];
   /** Selected pairs had stopped changing (and ICE checks had ended) when read. */
@@ -162,10 +167,20 @@ const SPEC: Record<IceTransport, IceServerSpec> = {
 
 export const peerSide = (t: Topology, h: PlannedHost, engine: EngineName): PeerSide => ({ engine, routers: routersOf(t, h), firewall: h.ownFirewall });
 
+/** What the oracle predicts a call from: both sides and the ICE configuration. */
+export interface OracleInput {
+  sides: { a: PeerSide; b: PeerSide };
+  ice: IceConfig;
+}
+export function oracleInput(lab: Pick<StartedLab, 'host' | 'topology'>, spec: CallSpec): OracleInput {
+  const side = (p: PeerSpec) => peerSide(lab.topology, lab.host(p.host), p.engine);
+  return { sides: { a: side(spec.a), b: side(spec.b) }, ice: { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' } };
+}
+
 /** The oracle's prediction for a call in a lab. */
 export function expectedOutcome(lab: Pick<StartedLab, 'host' | 'topology'>, spec: CallSpec): Prediction {
-  const side = (p: PeerSpec) => peerSide(lab.topology, lab.host(p.host), p.engine);
-  return predictOutcome(side(spec.a), side(spec.b), { servers: spec.ice.map((t) => SPEC[t]), policy: spec.policy ?? 'all' });
+  const { sides, ice } = oracleInput(lab, spec);
+  return predictOutcome(sides.a, sides.b, ice);
 }
 
 /** `icelab connect`'s defaults: the reproducing command leaves out what equals them. */
@@ -422,12 +437,17 @@ export class Call implements AsyncDisposable {
     const states = await this.states();
     const connected = [states.a, states.b].every((s) => s === 'connected' || s === 'completed');
     const settle = connected ? await this.settle() : null;
+    // The pairs as they settled, before the media checks give the agents time to change them.
+    const [finalA, finalB] = await Promise.all([a.call<PairSnapshot>('pairsNow'), b.call<PairSnapshot>('pairsNow')]);
     const pairs = settle ? { a: settle.a.selected, b: settle.b.selected } : { a: null, b: null };
     const [dataRttMs, flowA, flowB] = connected ? await Promise.all([(this.spec.media ?? ['data']).includes('data') ? this.dataRtt() : null, this.#mediaFlow(a), this.#mediaFlow(b)]) : [null, {}, {}];
-    const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<unknown[]>('stats'), b.call<unknown[]>('stats')]);
+    const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<LocalCandidateStats[]>('stats'), b.call<LocalCandidateStats[]>('stats')]);
+    const checks = { a: peerChecks(evA, finalA, statsA), b: peerChecks(evB, finalB, statsB) };
+    const judged: VerdictInput = { expected: this.expected, connected, settled: settle?.settled ?? false, checks, ...oracleInput(this.#lab, this.spec) };
+    const verdict = judgeCall(judged);
     const view = (p: SelectedPair | null): PairView[] =>
       p ? [{ local: { type: p.local.type, protocol: p.local.protocol, ...(p.local.relayProtocol ? { relayProtocol: p.local.relayProtocol } : {}) }, remote: { type: p.remote.type } }] : [];
-    const observed: OutcomeClass = connected && pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'fail';
+    const observed = !connected ? 'fail' : pairs.a && pairs.b ? classifyCall(...view(pairs.a), ...view(pairs.b)) : 'unknown';
     const report = (p: Peer, ev: AgentEvidence, pair: SelectedPair | null, media: Flow): PeerReport => ({
       engine: p.spec.engine,
       host: p.spec.host,
@@ -442,12 +462,17 @@ export class Call implements AsyncDisposable {
     const command = connectCommand(this.spec, { topologyFile: opts.topology ?? null, turnProvider: this.#lab.topology.turn[0]!.provider });
     const rejected = (peer: 'a' | 'b', ev: AgentEvidence): SignalingError[] => ev.addCandidateErrors.map((e) => ({ peer, candidate: e.candidate, error: e.error }));
     const signalingErrors = [...this.#relayErrors, ...rejected('a', evA), ...rejected('b', evB)];
-    const reasons = [...(connected ? [] : [`not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})`]), ...(signalingErrors.length ? [signalingReason(signalingErrors)] : [])];
+    const reasons = [
+      ...(connected ? [] : [`not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})`]),
+      ...(signalingErrors.length ? [signalingReason(signalingErrors)] : []),
+      ...(verdict.status === 'pass' ? [] : [`${verdict.status}: ${verdict.reason}`]),
+    ];
     const result: CallResult = {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
       observed,
-      matches: outcomeMatches(this.expected, observed) && signalingErrors.length === 0,
+      matches: verdict.status === 'pass' && signalingErrors.length === 0,
+      verdict,
       signalingErrors,
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
@@ -459,6 +484,8 @@ export class Call implements AsyncDisposable {
     };
     this.#stopPcap();
     this.#write(result, { a: evA, b: evB }, { a: statsA, b: statsB });
+    // Everything the verdict read: judgeCall() on this file gives the verdict again.
+    writeFileSync(join(this.dir, 'ice-checks.json'), JSON.stringify(judged, null, 2));
     return result;
   }
 
@@ -494,6 +521,28 @@ export class Call implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+const lines = (list: readonly { candidate: string }[]): CandidateLine[] => list.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
+type LocalCandidateStats = { type: string; address?: string; ip?: string; port?: number; relayProtocol?: RelayProtocol };
+/**
+ * A relay candidate's transport to its TURN server: RTCIceCandidate.relayProtocol, else its
+ * local-candidate stats (Firefox's icecandidate has neither relayProtocol nor url), else the URL's.
+ */
+function relayOf(c: AgentEvidence['candidates'][number], stats: readonly LocalCandidateStats[]): RelayProtocol | null {
+  if (c.type !== 'relay') return null;
+  const local = stats.find((s) => s.type === 'local-candidate' && (s.address ?? s.ip) === c.address && s.port === c.port);
+  const fromUrl = c.url ? (c.url.startsWith('turns:') ? 'tls' : /transport=tcp/.test(c.url) ? 'tcp' : 'udp') : null;
+  return c.relayProtocol ?? local?.relayProtocol ?? fromUrl;
+}
+
+/** One peer's ICE evidence from its agent and its last getStats. */
+function peerChecks(ev: AgentEvidence, final: PairSnapshot, stats: readonly LocalCandidateStats[]): PeerChecks {
+  const gathered = ev.candidates.flatMap((c) => {
+    const line = parseCandidate(c.candidate);
+    return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
+  });
+  return { gathered, received: lines(ev.remoteCandidates), nominations: ev.pairSnapshots, final };
 }
 
 /** "B could not add A's candidate … (OperationError: …)" for the first few, then how many more. */

@@ -55,9 +55,8 @@ export interface Prediction {
   /** One sentence for reports: why this outcome. */
   reason: string;
   /**
-   * Classes the same path can be reported as. With trickle ICE a check can arrive before the
-   * candidate it comes from is signalled; the receiving agent then names that address
-   * peer-reflexive (RFC 8445 section 7.3.1.3), so a direct host or srflx path may read as prflx.
+   * Classes the same path can also be reported as, besides `outcome` (the verdict accepts them).
+   * A trickle race's prflx is not one: the verdict reads it as the signalled candidate it was.
    */
   alsoAccept?: OutcomeClass[];
   /**
@@ -69,8 +68,7 @@ export interface Prediction {
 /** Relay candidates (a side's, over a TURN transport) that must have one priority. */
 export type RelayTie = { side: 'A' | 'B'; protocol: RelayProtocol }[];
 
-/** A direct path whose checks may outrun trickled candidates: it may read as prflx. */
-const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ outcome, reason, alsoAccept: ['prflx'] });
+const direct_ = (outcome: 'host' | 'srflx', reason: string): Prediction => ({ outcome, reason });
 
 // Relay classes from the most direct transport to the least; a call's class is its worst relay's.
 const RELAY_ORDER: readonly RelayProtocol[] = ['udp', 'tcp', 'tls'];
@@ -92,7 +90,7 @@ const DIRECT_PREFERENCE = 100;
 const worse = (p: RelayProtocol, q: RelayProtocol): RelayProtocol => (RELAY_ORDER.indexOf(p) >= RELAY_ORDER.indexOf(q) ? p : q);
 
 /** A side as one path of the call sees it: the NAT and the firewalls its packets meet. */
-interface Peer {
+export interface Peer {
   name: 'A' | 'B';
   engine: EngineName;
   nat: Nat | null;
@@ -102,13 +100,15 @@ interface Peer {
 /** A side's packets out of its LAN meet its own firewall and every router's. */
 const firewallOut = (s: PeerSide): Firewall | null => combinedFirewall([s.firewall, ...s.routers.map((r) => r.firewall)]);
 /** A side on its way to the internet: the NATs of all its routers. */
-const toInternet = (s: PeerSide, name: Peer['name']): Peer => ({ name, engine: s.engine, nat: effectiveNat(s.routers.map((r) => r.nat)), firewall: firewallOut(s) });
+export const toInternet = (s: PeerSide, name: Peer['name']): Peer => ({ name, engine: s.engine, nat: effectiveNat(s.routers.map((r) => r.nat)), firewall: firewallOut(s) });
 
-const udpOk = (p: Peer): boolean => p.firewall?.udp !== 'block';
-const tcpOk = (p: Peer, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
+export const udpOk = (p: Pick<Peer, 'firewall'>): boolean => p.firewall?.udp !== 'block';
+export const tcpOk = (p: Pick<Peer, 'firewall'>, port: number): boolean => p.firewall?.tcpPorts?.includes(port) ?? true;
 /** Address(-and-port)-dependent mapping (RFC 4787 section 4.1): a new external port per destination. */
 const perDestination = (p: Peer): boolean => p.nat !== null && p.nat.mapping !== 'endpoint-independent';
-const hasStun = (ice: IceConfig): boolean => ice.servers.some((s) => s.transport === 'udp');
+export const hasStun = (ice: IceConfig): boolean => ice.servers.some((s) => s.transport === 'udp');
+/** Both hosts on one router's LAN: their host candidates connect, no NAT between them. */
+export const sameLan = (a: PeerSide, b: PeerSide): boolean => meeting(a, b).kind === 'lan';
 const turnList = (ice: IceConfig): string =>
   ice.servers.filter((s) => s.kind === 'turn').map((s) => `TURN/${s.transport.toUpperCase()}:${s.port}`).join(', ');
 

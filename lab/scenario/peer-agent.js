@@ -5,8 +5,13 @@
 (() => {
   const now = () => performance.timeOrigin + performance.now();
   const emit = (msg) => window.icelabEmit(msg);
-  const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], console: [], created: 0 };
+  // remoteCandidates: what signaling delivered (trickled and added, or in a remote description).
+  // pairSnapshots: every candidate pair each time the selected pair first appears or changes.
+  const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], remoteCandidates: [], pairSnapshots: [], console: [], created: 0 };
   let pc = null;
+  let poller = null;
+  /** The last poll that saw candidate pairs: an engine may drop them once ICE has failed. */
+  let lastPairs = null;
   let dc = null;
   let pendingRemote = [];
   const echoes = new Map();
@@ -35,6 +40,57 @@
   const described = async (trickle, gatherTimeoutMs) => {
     const timedOut = trickle ? null : await gatheringDone(gatherTimeoutMs);
     return timedOut ? { description: null, gatheringTimedOut: timedOut } : { description: pc.localDescription.toJSON() };
+  };
+
+  /** RTCIceCandidateStats as the verdict reads it. */
+  const candidateOf = (stats, id) => {
+    const c = stats.get(id);
+    return c ? { type: c.candidateType, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address ?? c.ip ?? null, port: c.port ?? null, tcpType: c.tcpType ?? null, url: c.url ?? null } : null;
+  };
+  const selectedOf = (stats) => {
+    const all = [...stats.values()];
+    const transport = all.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+    const pairs = all.filter((s) => s.type === 'candidate-pair');
+    return transport ? stats.get(transport.selectedCandidatePairId) : pairs.find((p) => p.selected) ?? pairs.find((p) => p.nominated && p.state === 'succeeded');
+  };
+  /** Every candidate pair with its check counters, and the selected one's id. */
+  const snapshotOf = (stats) => {
+    const pairs = [];
+    stats.forEach((p) => {
+      if (p.type !== 'candidate-pair') return;
+      pairs.push({
+        id: p.id,
+        state: p.state,
+        nominated: p.nominated ?? false,
+        requestsSent: p.requestsSent ?? null,
+        responsesReceived: p.responsesReceived ?? null,
+        requestsReceived: p.requestsReceived ?? null,
+        local: candidateOf(stats, p.localCandidateId),
+        remote: candidateOf(stats, p.remoteCandidateId),
+      });
+    });
+    return { t: now(), selectedId: selectedOf(stats)?.id ?? null, pairs };
+  };
+  // Often enough to catch the pairs' states within 100 ms of a nomination.
+  const POLL_MS = 100;
+  const MAX_SNAPSHOTS = 20;
+  const poll = async () => {
+    if (!pc || pc.signalingState === 'closed') return;
+    const snap = snapshotOf(await pc.getStats());
+    if (snap.pairs.length) lastPairs = snap;
+    const prev = ev.pairSnapshots[ev.pairSnapshots.length - 1];
+    if (snap.selectedId && snap.selectedId !== prev?.selectedId && ev.pairSnapshots.length < MAX_SNAPSHOTS) ev.pairSnapshots.push(snap);
+  };
+  const startPolling = () => {
+    let busy = false;
+    poller = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      poll().finally(() => (busy = false));
+    }, POLL_MS);
+  };
+  const remoteFromSdp = (sdp) => {
+    for (const line of sdp.split(/\r?\n/)) if (line.startsWith('a=candidate:')) ev.remoteCandidates.push({ t: now(), candidate: line.slice(2), via: 'sdp' });
   };
 
   function wireChannel(ch) {
@@ -66,7 +122,7 @@
       }
       pc.onicecandidate = (e) => {
         const c = e.candidate;
-        if (c && c.candidate) ev.candidates.push({ t: now(), candidate: c.candidate, type: c.type ?? /typ (\w+)/.exec(c.candidate)?.[1], protocol: c.protocol, address: c.address, port: c.port, url: c.url ?? null });
+        if (c && c.candidate) ev.candidates.push({ t: now(), candidate: c.candidate, type: c.type ?? /typ (\w+)/.exec(c.candidate)?.[1], protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address, port: c.port, url: c.url ?? null });
         emit({ type: 'candidate', candidate: c && c.candidate ? c.toJSON() : null });
       };
       pc.onicecandidateerror = (e) => ev.candidateErrors.push({ t: now(), errorCode: e.errorCode, errorText: e.errorText, url: e.url, address: e.address ?? null, port: e.port ?? null });
@@ -78,6 +134,7 @@
         for (const t of stream.getTracks()) pc.addTrack(t, stream);
       }
       if (media.includes('data') && role === 'offerer') wireChannel(pc.createDataChannel('icelab'));
+      startPolling();
     },
     async offer({ iceRestart = false, trickle = true, gatherTimeoutMs }) {
       await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
@@ -85,22 +142,27 @@
     },
     async answer(offer, { trickle = true, gatherTimeoutMs }) {
       await pc.setRemoteDescription(offer);
+      remoteFromSdp(offer.sdp);
       await api.flushCandidates();
       await pc.setLocalDescription(await pc.createAnswer());
       return described(trickle, gatherTimeoutMs);
     },
     async accept(answer) {
       await pc.setRemoteDescription(answer);
+      remoteFromSdp(answer.sdp);
       await api.flushCandidates();
     },
     async addCandidate(c) {
       if (!pc.remoteDescription) pendingRemote.push(c);
       else
-        await pc.addIceCandidate(c ?? undefined).catch((e) => {
-          const t = now();
-          ev.timeline.push({ t, what: 'addIceCandidate-error', state: String(e) });
-          ev.addCandidateErrors.push({ t, candidate: c?.candidate ?? null, error: String(e) });
-        });
+        await pc.addIceCandidate(c ?? undefined).then(
+          () => c?.candidate && ev.remoteCandidates.push({ t: now(), candidate: c.candidate, via: 'trickle' }),
+          (e) => {
+            const t = now();
+            ev.timeline.push({ t, what: 'addIceCandidate-error', state: String(e) });
+            ev.addCandidateErrors.push({ t, candidate: c?.candidate ?? null, error: String(e) });
+          },
+        );
     },
     async flushCandidates() {
       const list = pendingRemote;
@@ -137,10 +199,8 @@
     /** The selected pair with both candidates, and whether ICE checks are still running. */
     async pair() {
       const stats = await pc.getStats();
-      const all = [...stats.values()];
-      const transport = all.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-      const pairs = all.filter((s) => s.type === 'candidate-pair');
-      const sel = transport ? stats.get(transport.selectedCandidatePairId) : pairs.find((p) => p.selected) ?? pairs.find((p) => p.nominated && p.state === 'succeeded');
+      const pairs = [...stats.values()].filter((s) => s.type === 'candidate-pair');
+      const sel = selectedOf(stats);
       const rank = (p) => {
         const l = stats.get(p.localCandidateId)?.priority ?? 0;
         const r = stats.get(p.remoteCandidateId)?.priority ?? 0;
@@ -151,8 +211,8 @@
         return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
       };
       const cand = (id) => {
-        const c = stats.get(id);
-        return c ? { type: c.candidateType, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address ?? c.ip ?? null, port: c.port ?? null, url: c.url ?? null } : null;
+        const c = candidateOf(stats, id);
+        return c && { type: c.type, protocol: c.protocol, relayProtocol: c.relayProtocol, address: c.address, port: c.port, url: c.url };
       };
       return {
         t: now(),
@@ -165,6 +225,11 @@
           .map((p) => ({ id: p.id, requestsSent: p.requestsSent ?? null, responsesReceived: p.responsesReceived ?? 0 })),
         pairs: pairs.length,
       };
+    },
+    /** The candidate pairs now, or at the last poll that saw any. */
+    async pairsNow() {
+      const snap = snapshotOf(await pc.getStats());
+      return snap.pairs.length ? snap : lastPairs ?? snap;
     },
     async stats() {
       const out = [];
@@ -205,6 +270,7 @@
       return { ...ev, signalingState: pc?.signalingState, connectionState: pc?.connectionState, iceConnectionState: pc?.iceConnectionState };
     },
     close() {
+      clearInterval(poller);
       pc?.close();
       ev.timeline.push({ t: now(), what: 'closed', state: 'closed' });
     },

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { runCall } from '../../lab/scenario/call.ts';
-import { callStory, flowSummary, labelCall } from '../../lab/report/call-report.ts';
+import { callStory, flowSummary, labelCall, reportVerdict } from '../../lab/report/call-report.ts';
+import { VerdictUnknownError } from '../../lab/scenario/verdict.ts';
 import { attachDir, evidenceRoot, gate, safeName, suiteEngines, suiteEnv, unavailable } from '../support/fixture.ts';
 import { parseShard } from '../../lab/cli/shard.ts';
 import { matrixCases } from './matrix.ts';
@@ -26,13 +27,14 @@ describe(`connectivity matrix (${selection}${process.env.ICELAB_SHARD ? `, shard
         { engine: c.b.engine, version: r.peers.b.version },
       ];
       await allure.parameter('engine versions', `${c.a.engine} ${r.peers.a.version} → ${c.b.engine} ${r.peers.b.version}`);
-      // The settled pair's class against the oracle, then data and media actually flowing.
-      // A class the oracle also accepts for this path (a trickle race's prflx) counts as the prediction;
-      // a candidate that could not be added makes any class untrustworthy.
-      await allure.parameter('settled pair class', r.observed);
+      await reportVerdict(r);
+      // The verdict on the call's evidence against the oracle, then data and media actually flowing.
+      // A candidate that could not be added makes any verdict untrustworthy; a call the evidence
+      // cannot judge is broken (an error), never a pass or a failure.
       const untrusted = r.signalingErrors.length > 0;
-      const seen = r.matches ? r.expected.outcome : untrusted ? `${r.observed} with ${r.signalingErrors.length} remote candidates not added` : r.observed;
-      await gate(c.id, who, seen, r.expected.outcome, untrusted ? r.reason : r.expected.reason);
+      if (!untrusted && r.verdict.status === 'unknown') throw new VerdictUnknownError(c.id, r.verdict.reason, r.evidence);
+      const seen = untrusted ? `${r.observed} with ${r.signalingErrors.length} remote candidates not added` : r.verdict.result;
+      await gate(c.id, who, seen, r.expected.outcome, untrusted ? r.reason : r.verdict.reason);
       if (r.outcome === 'connected') await gate(`${c.id}/flow`, who, flowSummary(r, c.spec.media ?? []), (c.spec.media ?? []).map((k) => `${k}:ok`).join(' '));
     });
   }

@@ -1,4 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
+import { LabError } from '../../lab/topology/errors.ts';
+import { predictOutcome } from '../../lab/scenario/oracle.ts';
+import { judgeCall, RELAY_FIRST_PENDING, type VerdictInput } from '../../lab/scenario/verdict.ts';
 import { judge, loadExpectations, type Expectation } from './expectations.ts';
 
 describe('expectations: judging a result against the spec and the known deviations', () => {
@@ -28,5 +34,82 @@ describe('expectations.yaml: the seed claims in Firefox', () => {
     // It was `false` by construction: a broken Firefox media path stayed green.
     expect(judge(list, 'api/claims/audio-video-data', ff, 'false (prefix missing); standard holds', 'true').status).to.equal('known');
     expect(judge(list, 'api/claims/audio-video-data', ff, 'false (prefix missing); standard fails', 'true').status).to.equal('unexpected');
+  });
+});
+
+describe('expectations: connectivity entries name one call and the prediction they replace', () => {
+  const ff = [
+    { engine: 'firefox' as const, version: '153.8.0' },
+    { engine: 'chromium' as const, version: '156.0.8078.114' },
+  ];
+  const load = (yaml: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'icelab-expectations-'));
+    try {
+      writeFileSync(join(dir, 'e.yaml'), yaml);
+      return loadExpectations(join(dir, 'e.yaml'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const refusal = (yaml: string): LabError => {
+    try {
+      load(yaml);
+    } catch (e) {
+      return e as LabError;
+    }
+    throw new Error('the file was accepted');
+  };
+
+  it('refuses the old glob over NAT pairs, which let a leaking firewall pass as known', () => {
+    const old = "- test: connectivity/firefox@*/turn-udp\n  engine: firefox\n  result: relay-udp\n  insteadOf: srflx\n  sometimes: true\n  reason: nominates the first valid pair\n";
+    const e = refusal(old);
+    expect(e.code).to.equal('ERR_EXPECTATIONS_INVALID');
+    expect(e.message).to.include('[0.test] "connectivity/firefox@*/turn-udp": a connectivity entry names one call');
+    // What that entry did: the udp-blocked call settled relay-udp where the oracle predicts no path, and passed as known.
+    const globbed: Expectation = { test: 'connectivity/firefox@*/turn-udp', engine: 'firefox', result: 'relay-udp', sometimes: true, reason: 'nominates the first valid pair' };
+    expect(judge([globbed], 'connectivity/firefox@udp-blocked--chromium@port-restricted-cone/turn-udp', ff, 'relay-udp', 'fail').status).to.equal('known');
+  });
+
+  it('refuses an unknown preset (an entry that would never match) and an entry without insteadOf', () => {
+    expect(refusal("- test: connectivity/firefox@restricted-con--chromium@port-restricted-cone/turn-udp\n  result: x\n  insteadOf: srflx\n  reason: a reason long enough\n").message).to.include('names one call');
+    expect(refusal("- test: connectivity/firefox@restricted-cone--chromium@port-restricted-cone/turn-udp\n  result: x\n  reason: a reason long enough\n").message).to.include('[0.insteadOf]');
+  });
+
+  it('an entry applies only where the spec result is the one it replaces', () => {
+    const named: Expectation = { test: 'connectivity/firefox@udp-blocked--chromium@port-restricted-cone/turn-udp', engine: 'firefox', result: 'relay-udp', insteadOf: 'srflx', reason: 'an entry for the wrong prediction' };
+    expect(judge([named], named.test, ff, 'relay-udp', 'srflx').status).to.equal('known');
+    expect(judge([named], named.test, ff, 'relay-udp', 'fail').status).to.equal('unexpected');
+  });
+});
+
+describe('expectations.yaml: the Firefox relay-first entries, on recorded calls', () => {
+  const list = loadExpectations();
+  const who = [
+    { engine: 'firefox' as const, version: '153.8.0' },
+    { engine: 'chromium' as const, version: '156.0.8078.114' },
+  ];
+  const recorded = (name: string): VerdictInput => {
+    const { input } = JSON.parse(readFileSync(new URL(`../../lab/scenario/fixtures/${name}.json`, import.meta.url), 'utf8')) as { input: VerdictInput };
+    return { ...input, expected: predictOutcome(input.sides.a, input.sides.b, input.ice) };
+  };
+  const ID = 'connectivity/firefox@restricted-cone--chromium@restricted-cone/turn-udp';
+
+  it('every connectivity entry accepts only the evidence-qualified relay, in place of a direct prediction', () => {
+    for (const e of list.filter((x) => x.test.startsWith('connectivity/'))) {
+      expect(e.result, e.test).to.match(new RegExp(`^relay-(udp|tcp|tls), ${RELAY_FIRST_PENDING}$`));
+      expect(['host', 'srflx', 'prflx'], e.test).to.include(e.insteadOf);
+    }
+  });
+
+  it('relay-first with the direct checks pending is known for the call it names, and for no other', () => {
+    const v = judgeCall(recorded('relay-first-pending'));
+    expect(judge(list, ID, who, v.result, 'srflx').status).to.equal('known');
+    expect(judge(list, 'connectivity/firefox@full-cone--chromium@restricted-cone/turn-udp', who, v.result, 'srflx').status).to.equal('unexpected');
+  });
+
+  it('the leaking udp-blocked firewall is unexpected: its verdict result matches no entry', () => {
+    const v = judgeCall(recorded('leaky-firewall'));
+    const j = judge(list, 'connectivity/firefox@udp-blocked--chromium@port-restricted-cone/turn-udp', who, v.result, 'fail');
+    expect(j).to.include({ status: 'unexpected', observed: 'relay-udp', expected: 'fail' });
   });
 });

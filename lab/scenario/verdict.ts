@@ -1,0 +1,312 @@
+import { LabError } from '../topology/errors.ts';
+import { classifyCall, hasStun, outcomeMatches, sameLan, tcpOk, tieContradiction, toInternet, udpOk, type CandidateType, type RelayCandidateStats, type IceConfig, type OutcomeClass, type PairView, type Peer, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+
+/**
+ * The verdict on a call: whether its evidence shows what the oracle predicted, not only whether
+ * the settled pair's class reads the same. Pure: it reads the candidates and the candidate-pair
+ * stats both peers recorded (`PeerChecks`) and says pass, unexpected or unknown, with why.
+ *
+ * - A peer-reflexive candidate is a trickle race only when its transport address is a candidate
+ *   the other side did signal to this peer; any other prflx is a NAT mapping of its own.
+ * - A direct prediction that settles on a relay passes when a direct pair's check succeeded on
+ *   either side (the NAT allowed the direct path; the agent nominated what answered first). When
+ *   none did but some were still running as the relay was nominated, the direct path was never
+ *   tested: the result says so (RELAY_FIRST_PENDING) and only a listed deviation accepts it.
+ * - A relay prediction with a direct pair that succeeded is unexpected: a NAT or firewall leaks.
+ * - A failure passes only by its mechanism: every candidate the configuration allows was
+ *   gathered, checks were sent and no pair succeeded. Otherwise the call proves nothing about the
+ *   NATs and the verdict is unknown, as it is for a connected call whose pair cannot be read or
+ *   whose pairs had not settled.
+ */
+
+/** A candidate as a peer's getStats reports it (RTCIceCandidateStats). */
+export interface StatsCandidate {
+  type: CandidateType;
+  protocol: string;
+  relayProtocol: RelayProtocol | null;
+  /** Chromium hides a remote peer-reflexive candidate's address (empty). */
+  address: string | null;
+  port: number | null;
+}
+/** One candidate pair and its connectivity checks (RTCIceCandidatePairStats). */
+export interface PairStats {
+  id: string;
+  state: string;
+  nominated: boolean;
+  /** Firefox leaves requestsSent and requestsReceived out. */
+  requestsSent: number | null;
+  responsesReceived: number | null;
+  requestsReceived: number | null;
+  local: StatsCandidate | null;
+  remote: StatsCandidate | null;
+}
+/** Every pair of one peer at one moment, and which one was selected then. */
+export interface PairSnapshot {
+  t: number;
+  selectedId: string | null;
+  pairs: PairStats[];
+}
+/** A candidate from its candidate line (RFC 8839 section 5.1). */
+export interface CandidateLine {
+  type: CandidateType;
+  protocol: string;
+  address: string;
+  port: number;
+  priority: number;
+}
+
+/** One peer's ICE evidence. */
+export interface PeerChecks {
+  /** What this peer gathered (icecandidate), with the relay's transport to its TURN server. */
+  gathered: (CandidateLine & { relayProtocol: RelayProtocol | null })[];
+  /** The other side's candidates that signaling delivered to this peer (trickled and added, or in a description). */
+  received: CandidateLine[];
+  /** The pairs each time the selected pair first appeared or changed: [0] is the first nomination. */
+  nominations: PairSnapshot[];
+  /** The pairs when the selected pairs had settled (or, without a connection, the last poll that saw any). */
+  final: PairSnapshot;
+}
+
+/** Everything the verdict reads. `sides` and `ice` are what the oracle predicted from. */
+export interface VerdictInput {
+  expected: Prediction;
+  connected: boolean;
+  settled: boolean;
+  checks: { a: PeerChecks; b: PeerChecks };
+  sides: { a: PeerSide; b: PeerSide };
+  ice: IceConfig;
+}
+
+/**
+ * Whether the NAT allowed a direct (non-relayed) path, from the pairs' checks on either side:
+ * succeeded, a check got its answer; pending, none did but some that could carry the path were
+ * still running when a relay pair was selected; failed, every such check ended unanswered; none,
+ * no pair could carry one.
+ */
+export interface DirectPath {
+  state: 'succeeded' | 'pending' | 'failed' | 'none';
+  /** The pair that shows it, e.g. "B host/udp 10.2.0.10:48231 ↔ srflx/udp 198.18.2.1:47138 (in-progress)". */
+  pair: string | null;
+  /** The class of the direct path that answered (succeeded only). */
+  class: OutcomeClass | null;
+}
+
+export interface Verdict {
+  status: 'pass' | 'unexpected' | 'unknown';
+  /** What the gate compares with the predicted class: the prediction when the evidence backs it, else what was seen. */
+  result: string;
+  /** The settled pairs' class with each trickle race's prflx read as the candidate it was; null when not connected or unreadable. */
+  settledClass: OutcomeClass | null;
+  reason: string;
+  directPath: DirectPath;
+  /** The class of the pair each agent selected first; null when none was seen. */
+  nominated: { a: OutcomeClass | null; b: OutcomeClass | null };
+  /** Either agent's selected pair changed after its first. */
+  switched: boolean;
+}
+
+/** The result of a relay settled while direct checks were still running: the direct path was never tested. */
+export const RELAY_FIRST_PENDING = 'nominated while direct checks were pending';
+
+/** A connected call whose pair cannot be judged: a harness or engine problem, reported as broken, never as failed. */
+export class VerdictUnknownError extends LabError {
+  constructor(id: string, reason: string, evidence: string) {
+    super('ERR_VERDICT_UNKNOWN', `${id}: the call's evidence cannot be judged: ${reason}`, {
+      hint: `read ice-checks.json and timeline.txt in ${evidence}; rerun the call with the command in the report`,
+      context: { id, evidence },
+    });
+  }
+}
+
+/** "candidate:1 1 udp 2122260223 10.0.1.2 54321 typ host …" → its type, transport and address; null when unreadable. */
+export function parseCandidate(line: string): CandidateLine | null {
+  const f = line.replace(/^a=/, '').split(/\s+/);
+  const port = Number(f[5]);
+  if (!f[0]?.startsWith('candidate:') || f[6] !== 'typ' || !Number.isInteger(port)) return null;
+  return { type: f[7] as CandidateType, protocol: f[2]!.toLowerCase(), address: f[4]!, port, priority: Number(f[3]) };
+}
+
+interface Side {
+  name: 'A' | 'B';
+  checks: PeerChecks;
+  other: PeerChecks;
+  /** The side toward the internet (its NATs and firewalls combined), and the other's. */
+  peer: Peer;
+  otherPeer: Peer;
+  /** Both hosts on one LAN: no NAT between them. */
+  sameLan: boolean;
+}
+/** A pair as the verdict reads it: the remote prflx resolved where it was a trickle race. */
+interface ReadPair {
+  pair: PairStats;
+  view: PairView;
+  direct: boolean;
+  text: string;
+  /** "198.18.2.1:40000": a remote prflx that is no candidate the other side signalled. */
+  mapped: string | null;
+}
+
+const addressOf = (c: { address: string | null; port: number | null }): string => `${c.address || '(address hidden)'}:${c.port}`;
+const candText = (c: StatsCandidate): string => `${c.type}/${c.protocol}${c.relayProtocol ? ` via TURN/${c.relayProtocol.toUpperCase()}` : ''} ${addressOf(c)}`;
+const isRelayClass = (c: OutcomeClass): boolean => c.startsWith('relay-');
+const answered = (p: PairStats): boolean => p.state === 'succeeded' || (p.responsesReceived ?? 0) > 0;
+/** Checks sent: Chromium counts them; Firefox only has the state (in-progress, failed or succeeded once one was sent). */
+const checked = (p: PairStats): boolean => (p.requestsSent === null ? ['in-progress', 'succeeded', 'failed'].includes(p.state) : p.requestsSent > 0);
+const UNFINISHED = ['frozen', 'waiting', 'in-progress', 'cancelled'];
+
+// With the address hidden only the port is known; a check can come from a public candidate, not
+// from a host candidate on another LAN, so those rank first.
+const HIDDEN_RANK: CandidateType[] = ['srflx', 'relay', 'prflx', 'host'];
+
+const byHiddenRank = (x: CandidateLine, y: CandidateLine): number => HIDDEN_RANK.indexOf(x.type) - HIDDEN_RANK.indexOf(y.type);
+const sameTransport = (c: StatsCandidate) => (l: CandidateLine) => l.port === c.port && l.protocol === c.protocol && (!c.address || l.address === c.address);
+
+/**
+ * What a remote peer-reflexive candidate really is: a candidate the other side signalled to this
+ * peer (a trickle race), or the other side's relay whose candidate had not arrived; else nothing
+ * (a mapping of the other side's NAT that nobody advertised).
+ */
+function knownAs(c: StatsCandidate, s: Side): CandidateLine | undefined {
+  const signalled = s.checks.received.filter(sameTransport(c)).sort(byHiddenRank)[0];
+  return signalled ?? s.other.gathered.find((g) => g.type === 'relay' && sameTransport(c)(g));
+}
+
+function readPair(p: PairStats, s: Side): ReadPair | null {
+  const { local, remote } = p;
+  if (!local || !remote) return null;
+  const known = remote.type === 'prflx' ? knownAs(remote, s) : undefined;
+  const type = known?.type ?? remote.type;
+  const addr = known ? { address: known.address, port: known.port } : remote;
+  const relayProtocol = s.other.gathered.find((g) => g.type === 'relay' && g.address === addr.address && g.port === addr.port)?.relayProtocol;
+  const view: PairView = {
+    local: { type: local.type, protocol: local.protocol, ...(local.relayProtocol ? { relayProtocol: local.relayProtocol } : {}) },
+    remote: { type },
+    ...(relayProtocol ? { remoteRelayProtocol: relayProtocol } : {}),
+  };
+  const raced = known ? ` (read as prflx: ${s.name === 'A' ? "B's" : "A's"} ${known.type} candidate)` : '';
+  const text = `${s.name} ${candText(local)} ↔ ${candText({ ...remote, type })}${raced} (${p.state})`;
+  return { pair: p, view, direct: local.type !== 'relay' && type !== 'relay', text, mapped: type === 'prflx' ? addressOf(remote) : null };
+}
+
+const pairsOf = (snap: PairSnapshot, s: Side): ReadPair[] => snap.pairs.map((p) => readPair(p, s)).filter((r): r is ReadPair => r !== null);
+const selectedOf = (snap: PairSnapshot, s: Side): ReadPair | null => pairsOf(snap, s).find((r) => r.pair.id === snap.selectedId) ?? null;
+const snapshots = (s: Side): PairSnapshot[] => [...s.checks.nominations, s.checks.final];
+
+/** A host candidate's checks leave through its NAT, so a direct pair from behind one is at least srflx. */
+function pathView(r: ReadPair, s: Side): PairView {
+  const behindNat = s.peer.nat !== null && !s.sameLan;
+  return behindNat && r.view.local.type === 'host' ? { ...r.view, local: { type: 'srflx', protocol: r.view.local.protocol } } : r.view;
+}
+
+/** Could this direct pair carry the predicted path? A host candidate behind another LAN's NAT cannot be reached. */
+function couldCarry(r: ReadPair, s: Side, expected: Prediction): boolean {
+  return r.view.remote.type !== 'host' || expected.outcome === 'host' || s.otherPeer.nat === null;
+}
+
+function directPath(sides: readonly Side[], expected: Prediction): DirectPath {
+  const ok = sides.flatMap((s) => snapshots(s).flatMap((snap) => pairsOf(snap, s).filter((r) => r.direct && answered(r.pair)).map((r) => ({ r, s }))));
+  if (ok.length) return { state: 'succeeded', pair: ok[0]!.r.text, class: classifyCall(...ok.map(({ r, s }) => pathView(r, s))) };
+  for (const s of sides) {
+    // The pairs when this agent first selected a relayed pair.
+    const atRelay = snapshots(s).find((snap) => selectedOf(snap, s)?.direct === false);
+    const running = atRelay && pairsOf(atRelay, s).find((r) => r.direct && UNFINISHED.includes(r.pair.state) && couldCarry(r, s, expected));
+    if (running) return { state: 'pending', pair: running.text, class: null };
+  }
+  const ended = sides.flatMap((s) => pairsOf(s.checks.final, s).filter((r) => r.direct && couldCarry(r, s, expected)));
+  return ended.length ? { state: 'failed', pair: ended[0]!.text, class: null } : { state: 'none', pair: null, class: null };
+}
+
+const sidesOf = (input: VerdictInput): [Side, Side] => {
+  const { checks, sides } = input;
+  return [
+    { name: 'A', checks: checks.a, other: checks.b, peer: toInternet(sides.a, 'A'), otherPeer: toInternet(sides.b, 'B'), sameLan: sameLan(sides.a, sides.b) },
+    { name: 'B', checks: checks.b, other: checks.a, peer: toInternet(sides.b, 'B'), otherPeer: toInternet(sides.a, 'A'), sameLan: sameLan(sides.a, sides.b) },
+  ];
+};
+
+/** Judges a call from its evidence. */
+export function judgeCall(input: VerdictInput): Verdict {
+  const sides = sidesOf(input);
+  const first = sides.map((s) => (s.checks.nominations[0] ? selectedOf(s.checks.nominations[0], s) : null));
+  const common = {
+    directPath: directPath(sides, input.expected),
+    nominated: { a: first[0] ? classifyCall(first[0].view) : null, b: first[1] ? classifyCall(first[1].view) : null },
+    switched: sides.some((s) => s.checks.nominations.length > 1 || (!!s.checks.nominations[0] && s.checks.nominations[0].selectedId !== s.checks.final.selectedId)),
+  };
+  const v = input.connected ? connectedVerdict(input, sides, common.directPath) : failedVerdict(input, sides);
+  return { ...v, ...common };
+}
+
+type Core = Pick<Verdict, 'status' | 'result' | 'settledClass' | 'reason'>;
+const unknown = (reason: string, settledClass: OutcomeClass | null = null): Core => ({ status: 'unknown', result: 'unknown', settledClass, reason });
+
+function connectedVerdict(input: VerdictInput, sides: readonly Side[], direct: DirectPath): Core {
+  const { expected } = input;
+  const selected = sides.map((s) => selectedOf(s.checks.final, s));
+  const unread = sides.filter((_, i) => !selected[i]);
+  if (unread.length) return unknown(`connected, but ${unread.map((s) => s.name).join(' and ')}'s selected candidate pair could not be read from getStats`);
+  const seen = selected as ReadPair[];
+  const cls = classifyCall(...seen.map((r) => r.view));
+  const at = `settled on ${seen.map((r) => r.text).join('; ')}`;
+  const bad = (result: string, why: string): Core => ({ status: 'unexpected', result, settledClass: cls, reason: `${why}; ${at}` });
+  if (expected.outcome === 'fail') return bad(cls, `connected (${cls}) where the oracle predicted no path: ${expected.reason}`);
+  if (isRelayClass(expected.outcome) && direct.state === 'succeeded') {
+    return bad(`${cls}, though a direct check succeeded`, `a direct pair's check succeeded (${direct.pair}): a NAT or firewall let through a direct path the oracle rules out (${expected.reason})`);
+  }
+  // Another relay class accepted because the engines rank both alike: only when the gathered priorities show the tie.
+  const tie = cls !== expected.outcome && outcomeMatches(expected, cls) ? tieContradiction(expected, relayPriorities(input)) : null;
+  if (tie) return bad(cls, `${cls} is accepted for ${expected.outcome} only on equally ranked relay candidates: ${tie}`);
+  if (outcomeMatches(expected, cls)) return input.settled ? { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` } : unknown(`not settled: the selected pairs were still changing or a better pair was still being checked when read; ${at}`, cls);
+  if (isRelayClass(cls) && !isRelayClass(expected.outcome)) return relayFirst(expected, cls, direct, at);
+  const mapped = seen.find((r) => r.mapped);
+  if (cls === 'prflx' && mapped) return bad(cls, `${mapped.mapped} is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address for this peer, where the oracle predicted ${expected.outcome} (${expected.reason})`);
+  return bad(cls, `the oracle predicted ${expected.outcome}: ${expected.reason}`);
+}
+
+/** Each side's gathered relay candidates with their priorities, for a tie the prediction rests on. */
+const relayPriorities = (input: VerdictInput): Record<'A' | 'B', RelayCandidateStats[]> => {
+  const of = (c: PeerChecks) => c.gathered.flatMap((g) => (g.type === 'relay' && g.relayProtocol ? [{ relayProtocol: g.relayProtocol, priority: g.priority }] : []));
+  return { A: of(input.checks.a), B: of(input.checks.b) };
+};
+
+/** A direct prediction settled on a relay: gate on whether the NAT allowed the direct path, not on what the agent nominated. */
+function relayFirst(expected: Prediction, cls: OutcomeClass, direct: DirectPath, at: string): Core {
+  const core = (status: Core['status'], result: string, reason: string): Core => ({ status, result, settledClass: cls, reason: `${reason}; ${at}` });
+  if (direct.state === 'succeeded' && direct.class && outcomeMatches(expected, direct.class)) {
+    return core('pass', expected.outcome, `the NAT allowed the predicted ${expected.outcome} path (${direct.pair}); the agents nominated the relay that answered first`);
+  }
+  if (direct.state === 'succeeded') return core('unexpected', cls, `the direct path that answered is ${direct.class} (${direct.pair}), where the oracle predicted ${expected.outcome}: ${expected.reason}`);
+  if (direct.state === 'pending') return core('unexpected', `${cls}, ${RELAY_FIRST_PENDING}`, `the relay was nominated while ${direct.pair} was still being checked: the direct path was never tested`);
+  const why = direct.state === 'failed' ? `every direct check ended unanswered (e.g. ${direct.pair})` : 'no pair could carry a direct path';
+  return core('unexpected', cls, `no direct check succeeded and none was pending when the relay was nominated: ${why}, where the oracle predicted ${expected.outcome} (${expected.reason})`);
+}
+
+/** What a side's configuration lets it gather: each must be there for a failure to mean anything. */
+function needs(p: Peer, ice: IceConfig): { type: CandidateType; relayProtocol: RelayProtocol | null }[] {
+  const all = ice.policy === 'all';
+  return [
+    ...(all ? [{ type: 'host' as const, relayProtocol: null }] : []),
+    ...(all && p.nat !== null && udpOk(p) && hasStun(ice) ? [{ type: 'srflx' as const, relayProtocol: null }] : []),
+    ...ice.servers.filter((s) => s.kind === 'turn' && (s.transport === 'udp' ? udpOk(p) : tcpOk(p, s.port))).map((s) => ({ type: 'relay' as const, relayProtocol: s.transport })),
+  ];
+}
+
+function missingCandidates(input: VerdictInput, sides: readonly Side[]): string[] {
+  return sides.flatMap((s) =>
+    needs(s.peer, input.ice)
+      .filter((n) => !s.checks.gathered.some((g) => g.type === n.type && (n.relayProtocol === null || g.relayProtocol === null || g.relayProtocol === n.relayProtocol)))
+      .map((n) => `${s.name} gathered no ${n.type}${n.relayProtocol ? ` candidate over TURN/${n.relayProtocol.toUpperCase()}` : ' candidate'}`),
+  );
+}
+
+function failedVerdict(input: VerdictInput, sides: readonly Side[]): Core {
+  const { expected } = input;
+  const core = (status: Core['status'], result: string, reason: string): Core => ({ status, result, settledClass: null, reason });
+  const answeredPair = sides.flatMap((s) => pairsOf(s.checks.final, s).filter((r) => answered(r.pair)))[0];
+  if (answeredPair) return core('unexpected', 'fail, though a pair\'s check succeeded', `not connected, but ${answeredPair.text} was answered: a path exists and the call failed for another reason`);
+  const broken = [...missingCandidates(input, sides), ...sides.filter((s) => !s.checks.final.pairs.some(checked)).map((s) => `${s.name} sent no connectivity check`)];
+  if (broken.length) return core('unknown', 'unknown', `not connected, and not by the NATs: ${broken.join('; ')}`);
+  const counts = sides.map((s) => `${s.name} checked ${s.checks.final.pairs.filter(checked).length} pairs`).join(', ');
+  const mechanism = `every candidate the configuration allows was gathered, ${counts}, no pair succeeded`;
+  return expected.outcome === 'fail' ? core('pass', 'fail', `failed as predicted: ${mechanism} (${expected.reason})`) : core('unexpected', 'fail', `not connected: ${mechanism}, where the oracle predicted ${expected.outcome} (${expected.reason})`);
+}
