@@ -164,3 +164,27 @@ describe('judgeCall: a connected call that cannot be judged is unknown, never fa
     expect(v.reason).to.match(/^not settled: /);
   });
 });
+
+describe('judgeCall: races and failures seen in the full matrix under load (load average 21)', () => {
+  it('local-prflx-race: a local prflx equal to the srflx the side gathered is that srflx: the srflx prediction passes', () => {
+    const v = judgeCall(fixture('local-prflx-race').input);
+    expect(v.status, v.reason).to.equal('pass');
+    expect(v.reason).to.include('read as prflx: its own srflx candidate');
+  });
+
+  it('local-prflx-no-srflx: a local prflx with no srflx gathered to compare it with is unknown, not passed and not failed', () => {
+    const v = judgeCall(fixture('local-prflx-no-srflx').input);
+    expect(v.status, v.reason).to.equal('unknown');
+    expect(v.reason).to.match(/B's local candidate is peer-reflexive and it gathered no srflx/);
+  });
+
+  it('fail-nothing-to-check: a side whose peer gathered nothing (as predicted) owes no checks: the failure passes by its mechanism', () => {
+    const { input } = fixture('fail-nothing-to-check');
+    expect(input.checks.b.gathered, 'B gathered nothing').to.deep.equal([]);
+    const v = judgeCall(input);
+    expect(v.status, v.reason).to.equal('pass');
+    // …while a side that had candidates on both ends and sent no check still makes it unknown.
+    const silentA = { ...input, checks: { ...input.checks, b: { ...input.checks.b, gathered: input.checks.a.gathered } } };
+    expect(judgeCall(silentA).status).to.equal('unknown');
+  });
+});

@@ -176,15 +176,19 @@ function readPair(p: PairStats, s: Side): ReadPair | null {
   if (!local || !remote) return null;
   const known = remote.type === 'prflx' ? knownAs(remote, s) : undefined;
   const type = known?.type ?? remote.type;
+  // The same race on this side: a check's answer named this peer's own mapped address before its
+  // STUN server did (RFC 8445 §7.2.5.3.1), so the local candidate reads prflx; it is the srflx it gathered.
+  const ownSrflx = local.type === 'prflx' && s.checks.gathered.some((g) => g.type === 'srflx' && g.address === local.address && g.port === local.port);
+  const localType = ownSrflx ? 'srflx' : local.type;
   const addr = known ? { address: known.address, port: known.port } : remote;
   const relayProtocol = s.other.gathered.find((g) => g.type === 'relay' && g.address === addr.address && g.port === addr.port)?.relayProtocol;
   const view: PairView = {
-    local: { type: local.type, protocol: local.protocol, ...(local.relayProtocol ? { relayProtocol: local.relayProtocol } : {}) },
+    local: { type: localType, protocol: local.protocol, ...(local.relayProtocol ? { relayProtocol: local.relayProtocol } : {}) },
     remote: { type },
     ...(relayProtocol ? { remoteRelayProtocol: relayProtocol } : {}),
   };
   const raced = known ? ` (read as prflx: ${s.name === 'A' ? "B's" : "A's"} ${known.type} candidate)` : '';
-  const text = `${s.name} ${candText(local)} ↔ ${candText({ ...remote, type })}${raced} (${p.state})`;
+  const text = `${s.name} ${candText(local)}${ownSrflx ? ' (read as prflx: its own srflx candidate)' : ''} ↔ ${candText({ ...remote, type })}${raced} (${p.state})`;
   return { pair: p, view, direct: local.type !== 'relay' && type !== 'relay', text, mapped: type === 'prflx' ? addressOf(remote) : null };
 }
 
@@ -246,6 +250,11 @@ function connectedVerdict(input: VerdictInput, sides: readonly Side[], direct: D
   const unread = sides.filter((_, i) => !selected[i]);
   if (unread.length) return unknown(`connected, but ${unread.map((s) => s.name).join(' and ')}'s selected candidate pair could not be read from getStats`);
   const seen = selected as ReadPair[];
+  // A local prflx is the side's own srflx only when that srflx was gathered; without it (its STUN
+  // answer came after the checks' and the engine dropped the duplicate) the evidence cannot tell
+  // the race from a NAT that maps per destination.
+  const unmatched = sides.find((s, i) => seen[i]!.view.local.type === 'prflx' && needs(s.peer, input.ice).some((n) => n.type === 'srflx') && !s.checks.gathered.some((g) => g.type === 'srflx'));
+  if (unmatched) return unknown(`${unmatched.name}'s local candidate is peer-reflexive and it gathered no srflx candidate to compare it with (its STUN answer came after its checks'): a trickle race cannot be told from a NAT that maps per destination`);
   const cls = classifyCall(...seen.map((r) => r.view));
   const at = `settled on ${seen.map((r) => r.text).join('; ')}`;
   const bad = (result: string, why: string): Core => ({ status: 'unexpected', result, settledClass: cls, reason: `${why}; ${at}` });
@@ -304,7 +313,10 @@ function failedVerdict(input: VerdictInput, sides: readonly Side[]): Core {
   const core = (status: Core['status'], result: string, reason: string): Core => ({ status, result, settledClass: null, reason });
   const answeredPair = sides.flatMap((s) => pairsOf(s.checks.final, s).filter((r) => answered(r.pair)))[0];
   if (answeredPair) return core('unexpected', 'fail, though a pair\'s check succeeded', `not connected, but ${answeredPair.text} was answered: a path exists and the call failed for another reason`);
-  const broken = [...missingCandidates(input, sides), ...sides.filter((s) => !s.checks.final.pairs.some(checked)).map((s) => `${s.name} sent no connectivity check`)];
+  // A side checks when both ends have candidates: one whose peer gathered nothing (as predicted) has no pair to check.
+  const owesChecks = (s: Side) => s.checks.gathered.length > 0 && s.other.gathered.length > 0;
+  const silent = sides.filter((s) => owesChecks(s) && !s.checks.final.pairs.some(checked)).map((s) => `${s.name} sent no connectivity check`);
+  const broken = [...missingCandidates(input, sides), ...silent];
   if (broken.length) return core('unknown', 'unknown', `not connected, and not by the NATs: ${broken.join('; ')}`);
   const counts = sides.map((s) => `${s.name} checked ${s.checks.final.pairs.filter(checked).length} pairs`).join(', ');
   const mechanism = `every candidate the configuration allows was gathered, ${counts}, no pair succeeded`;
