@@ -252,8 +252,8 @@ function connectedVerdict(input: VerdictInput, sides: readonly Side[], direct: D
   const seen = selected as ReadPair[];
   // A local prflx is the side's own srflx only when that srflx was gathered; without it (its STUN
   // answer came after the checks' and the engine dropped the duplicate) the evidence cannot tell
-  // the race from a NAT that maps per destination.
-  const unmatched = sides.find((s, i) => seen[i]!.view.local.type === 'prflx' && needs(s.peer, input.ice).some((n) => n.type === 'srflx') && !s.checks.gathered.some((g) => g.type === 'srflx'));
+  // the race from a NAT that maps per destination (which matters only where prflx was not predicted).
+  const unmatched = expected.outcome !== 'prflx' && sides.find((s, i) => seen[i]!.view.local.type === 'prflx' && needs(s.peer, input.ice).some((n) => n.type === 'srflx') && !s.checks.gathered.some((g) => g.type === 'srflx'));
   if (unmatched) return unknown(`${unmatched.name}'s local candidate is peer-reflexive and it gathered no srflx candidate to compare it with (its STUN answer came after its checks'): a trickle race cannot be told from a NAT that maps per destination`);
   const cls = classifyCall(...seen.map((r) => r.view));
   const at = `settled on ${seen.map((r) => r.text).join('; ')}`;
