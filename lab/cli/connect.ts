@@ -1,10 +1,10 @@
+import { usage } from './usage.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrowserFleet, EngineUnavailableError } from '../browsers/fleet.ts';
 import { findEngine, parseEngine } from '../browsers/engines.ts';
 import { startPlannedLab } from '../lab.ts';
 import { runCall, type CallResult, type CallSpec, type MediaKind, type PeerSpec } from '../scenario/call.ts';
-import { LabError } from '../topology/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { planTopology, twinHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { ICE_TRANSPORTS, type IceTransport } from '../turn/coturn.ts';
@@ -30,7 +30,6 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
 
 const MEDIA: readonly MediaKind[] = ['data', 'audio', 'video'];
 const BUNDLE_POLICIES = ['balanced', 'max-bundle', 'max-compat'] as const;

@@ -1,9 +1,9 @@
+import { usage } from './usage.ts';
 import { openLab, startPlannedLab, type LabSummary } from '../lab.ts';
 import { knownLabIds, labStanding, readState, removeLab, removeStaleLabs, type LabStanding } from '../network/network.ts';
 import { LabError } from '../topology/errors.ts';
 import type { Topology } from '../topology/topology.ts';
 
-const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
 /** The `--name` a follow-up command needs: none for the default lab. */
 export const nameFlag = (id: string): string => (id === 'default' ? '' : ` --name ${id}`);
 const standings = (): LabStanding[] => knownLabIds().map(labStanding);

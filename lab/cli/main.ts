@@ -1,3 +1,4 @@
+import { usage } from './usage.ts';
 import { parseArgs } from 'node:util';
 import { LabError } from '../topology/errors.ts';
 import { PRESET_NAMES } from '../topology/presets.ts';
@@ -138,7 +139,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
 
 /** Error codes that mean "the input was wrong" (exit 2). */
 const BAD_INPUT = ['ERR_UNKNOWN_ENGINE', 'ERR_BAD_SHARD', 'ERR_TOPOLOGY_INVALID', 'ERR_TOPOLOGY_FILE', 'ERR_UNKNOWN_PRESET', 'ERR_UNKNOWN_HOST', 'ERR_LAB_ID', 'ERR_USAGE'];

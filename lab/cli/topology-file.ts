@@ -1,3 +1,4 @@
+import { usage } from './usage.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { LabError, TopologyError } from '../topology/errors.ts';
@@ -24,7 +25,6 @@ function readFile(path: string): unknown {
   }
 }
 
-const usage = (message: string, hint: string) => Object.assign(new LabError('ERR_USAGE', message, { hint }), { exitCode: 2 });
 
 export function parseTurnProvider(v: string | undefined): TurnProviderName | undefined {
   if (v === undefined || v === 'process' || v === 'container') return v;
