@@ -20,6 +20,10 @@ const message = (f: () => unknown): string => {
   throw new Error('expected an error');
 };
 
+const API = '/x/suites/api/a.test.ts';
+const MATRIX = '/x/suites/connectivity/connectivity.test.ts';
+const README_EXAMPLE = '/x/suites/connectivity/readme-example.test.ts';
+
 describe('icelab suite: run planning', () => {
   it('runs every suite by default, each from its own directory', () => {
     const { suites, files } = planSuiteRun(suite({}), {});
@@ -38,20 +42,28 @@ describe('icelab suite: run planning', () => {
 
   it('spreads the matrix over processes: together they run every case of the shard exactly once', () => {
     const all = matrixCases({ engines: ['chromium', 'firefox'], selection: 'full', shard: { index: 2, total: 3 } }).map((c) => c.id);
-    const workers = splitWorkers(['/x/suites/api/a.test.ts', '/x/suites/connectivity/c.test.ts'], { ICELAB_SHARD: '2/3' }, 4);
+    const workers = splitWorkers([API, MATRIX], { ICELAB_SHARD: '2/3' }, 4);
     expect(workers).to.have.length(4);
-    expect(workers[0]!.files).to.have.length(2);
-    expect(workers.slice(1).every((w) => w.files.length === 1 && w.files[0]!.includes('connectivity'))).to.equal(true);
+    expect(workers.map((w) => w.files)).to.deep.equal([[MATRIX], [MATRIX], [MATRIX], [MATRIX]]);
     const ran = workers.flatMap((w) => {
       const [index, total] = w.env.ICELAB_SHARD!.split('/').map(Number);
       return matrixCases({ engines: ['chromium', 'firefox'], selection: 'full', shard: { index: index!, total: total! } }).map((c) => c.id);
     });
     expect([...ran].sort()).to.deep.equal([...all].sort());
     expect(new Set(workers.map((w) => w.env.ICELAB_SUMMARY_FILE)).size).to.equal(4);
-    const named = splitWorkers(['/x/suites/connectivity/c.test.ts'], { ICELAB_LAB_ID: 'ci' }, 2);
+    const named = splitWorkers([MATRIX], { ICELAB_LAB_ID: 'ci' }, 2);
     expect(named.map((w) => w.env.ICELAB_LAB_ID)).to.deep.equal(['ci1', 'ci2']);
     // What the lab itself accepts as a name: a worker id it refuses would fail every worker at start.
     for (const w of named) expect(LAB_ID.test(w.env.ICELAB_LAB_ID!), w.env.ICELAB_LAB_ID).to.equal(true);
+  });
+
+  it('runs every file that is not the matrix once: in the first worker of the first shard', () => {
+    const files = [API, MATRIX, README_EXAMPLE];
+    expect(splitWorkers(files, {}, 3).map((w) => w.files)).to.deep.equal([files, [MATRIX], [MATRIX]]);
+    expect(splitWorkers(files, { ICELAB_SHARD: '1/4' }, 1).map((w) => w.files)).to.deep.equal([files]);
+    expect(splitWorkers(files, { ICELAB_SHARD: '3/4' }, 2).map((w) => w.files)).to.deep.equal([[MATRIX], [MATRIX]]);
+    // Without the matrix there is nothing to split: the files run as asked.
+    expect(splitWorkers([API], { ICELAB_SHARD: '3/4' }, 2).map((w) => w.files)).to.deep.equal([[API]]);
   });
 
   it('refuses an ICELAB_LAB_ID the lab (or a worker number after it) cannot use, before anything starts', () => {

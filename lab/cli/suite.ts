@@ -87,23 +87,27 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
   return { suites, files, env, workers: splitWorkers(files, env, parallel) };
 }
 
+/** The one suite file that runs a share of its cases under ICELAB_SHARD (the connectivity matrix). */
+const MATRIX_FILE = join('suites', 'connectivity', 'connectivity.test.ts');
+
 /**
- * Spreads the connectivity matrix over `n` processes: worker k runs shard k of n of the cases
- * (within the --shard the run was given), worker 1 also runs every other suite. Shard i of m,
+ * Spreads the connectivity matrix over `n` processes: worker k runs shard k of n of the matrix
+ * (within the --shard the run was given). Every other file runs once: in worker 1 of shard 1
+ * (the others would repeat its results in every process and every CI shard). Shard i of m,
  * split k of n, is shard (i-1)+m(k-1)+1 of m·n: same cases, no overlap, still deterministic.
  */
 export function splitWorkers(files: string[], env: NodeJS.ProcessEnv, n: number): Worker[] {
   const base = parseShard(env.ICELAB_SHARD) ?? { index: 1, total: 1 };
-  const matrix = files.filter((f) => f.includes(`${join('suites', 'connectivity')}/`));
-  if (n === 1 || !matrix.length) return [{ files, env: { ...env, ICELAB_SUMMARY_FILE: join(REPORTS, 'summary-1.json') } }];
+  const matrix = files.filter((f) => f.endsWith(MATRIX_FILE));
+  if (!matrix.length) return [{ files, env: { ...env, ICELAB_SUMMARY_FILE: join(REPORTS, 'summary-1.json') } }];
   return Array.from({ length: n }, (_, i) => ({
-    files: i === 0 ? files : matrix,
+    files: i === 0 && base.index === 1 ? files : matrix,
     env: {
       ...env,
       ICELAB_SHARD: `${base.index + base.total * i}/${base.total * n}`,
       ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`),
       // Each worker brings up its own lab: a fixed lab name gets the worker's number (ci → ci1, ci2).
-      ...(env.ICELAB_LAB_ID ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}${i + 1}` } : {}),
+      ...(env.ICELAB_LAB_ID && n > 1 ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}${i + 1}` } : {}),
     },
   }));
 }
