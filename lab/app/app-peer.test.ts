@@ -59,12 +59,13 @@ describe('app pages behind lab NATs @integration', function () {
     await using app = new AppSession(lab, { fleet, evidenceDir: mkdtempSync(join(tmpdir(), 'icelab-app-')) });
     for (const engine of ['chromium', 'firefox'] as const) {
       const p = await app.openPeer(`${engine}@alice`, `${origin}/?room=probe&me=x&other=y`);
-      const seen = await p.page.evaluate(() => {
+      // A string: tsx would name the class with a helper the page does not have.
+      const seen = await p.page.evaluate(`(() => {
         class Mine extends RTCPeerConnection {}
         const pc = new Mine();
-        const w = (window as unknown as { webkitRTCPeerConnection?: unknown }).webkitRTCPeerConnection;
+        const w = window.webkitRTCPeerConnection;
         return { instance: pc instanceof RTCPeerConnection, mine: pc instanceof Mine, statics: typeof RTCPeerConnection.generateCertificate, webkit: w === undefined ? 'absent' : w === RTCPeerConnection ? 'same' : 'different', name: RTCPeerConnection.name };
-      });
+      })()`);
       expect(seen, engine).to.deep.equal({ instance: true, mine: true, statics: 'function', webkit: engine === 'chromium' ? 'same' : 'absent', name: 'RTCPeerConnection' });
       expect((await p.recordings()).length, engine).to.equal(2); // the app's and the probe's
     }
@@ -72,11 +73,10 @@ describe('app pages behind lab NATs @integration', function () {
 
   it('a page that creates no peer connection fails naming the URL, and a URL outside the lab is refused', async () => {
     await using app = new AppSession(lab, { fleet, evidenceDir: mkdtempSync(join(tmpdir(), 'icelab-app-')) });
-    const p = await app.openPeer('chromium@alice', `${origin}/nothing-here`);
-    await p.page.setContent('<p>no call here</p>');
+    const p = await app.openPeer('chromium@alice', `${origin}/blank`);
     const e = await p.waitForPeerConnections({ timeoutMs: 600 }).catch((x: unknown) => x as LabError);
     expect(e).to.include({ code: 'ERR_NO_PEER_CONNECTION' });
-    expect((e as LabError).message).to.include(`${origin}/nothing-here`);
+    expect((e as LabError).message).to.include(`${origin}/blank`);
     const bad = await app.openPeer('chromium@alice', 'https://example.com/').catch((x: unknown) => x as LabError);
     expect(bad).to.include({ code: 'ERR_APP_URL_NOT_IN_LAB' });
     expect((bad as LabError).message).to.match(/example\.com.*To fix: add the app's server to the topology under "services"/s);
