@@ -12,6 +12,7 @@ import type { PairSnapshot, Verdict } from '../scenario/verdict.ts';
 import { checksOf, judgePeerConnection, mapIceServers, remoteEndOf, SERVICE_ENGINE, ufragOf, type MappedIce, type RemoteEnd } from './judge.ts';
 import { RECORDER, recorder, type PairPoll, type RecordedPeerConnection } from './recording.ts';
 import { checkLabUrl, labServices } from './lab-names.ts';
+import { logMarks, writeServiceLogs, type LogMarks } from '../services/services.ts';
 
 /** A browser in a lab host: `chromium@home`. */
 export interface PeerName {
@@ -106,7 +107,7 @@ export class AppSession implements AsyncDisposable {
     const index = this.#peers.length;
     const dir = join(this.evidenceDir, `${index}-${safe(`${name.engine}@${name.host}`)}`);
     mkdirSync(dir, { recursive: true });
-    const app = new AppPeer(this, { ...name, index, url, dir, context, launched, turnLogFrom: this.lab.turn.logSize() });
+    const app = new AppPeer(this, { ...name, index, url, dir, context, launched, turnLogFrom: this.lab.turn.logSize(), serviceLogFrom: logMarks(this.lab.services) });
     this.#peers.push(app);
     await app.open(this.#opts.trace ?? false);
     return app;
@@ -175,6 +176,7 @@ interface AppPeerInit extends PeerName {
   context: BrowserContext;
   launched: LaunchedBrowser;
   turnLogFrom: number;
+  serviceLogFrom: LogMarks;
 }
 
 /** One app page in a lab host. Drive `page` with Playwright; `report()` judges its peer connections. */
@@ -189,6 +191,7 @@ export class AppPeer {
   readonly version: string;
   readonly #session: AppSession;
   readonly #turnLogFrom: number;
+  readonly #serviceLogFrom: LogMarks;
   readonly #console: string[] = [];
   #trace = false;
   #page: Page | null = null;
@@ -203,6 +206,7 @@ export class AppPeer {
     this.evidence = o.dir;
     this.version = o.launched.version;
     this.#turnLogFrom = o.turnLogFrom;
+    this.#serviceLogFrom = o.serviceLogFrom;
   }
   /** `chromium@home`. */
   get name(): string {
@@ -327,7 +331,9 @@ export class AppPeer {
     return report;
   }
 
+  /** The page's console, what it is, and each service's log while it was open. */
   #writePage(): void {
+    writeServiceLogs(this.evidence, this.#session.lab.services, this.#serviceLogFrom);
     writeFileSync(join(this.evidence, 'console.log'), `${this.#console.join('\n')}\n`);
     writeFileSync(join(this.evidence, 'page.json'), JSON.stringify({ peer: this.name, engine: this.engine, version: this.version, host: this.host, url: this.url, finalUrl: this.#page?.url() ?? null }, null, 2));
   }
