@@ -48,6 +48,8 @@ export interface PeerConnectionReport {
   iceServers: { mapped: MappedIce['ice']; ignored: string[] };
   /** The peer connection at the other end was recorded too (another page of this session). */
   bothEnds: boolean;
+  /** Milliseconds from the page's navigation (epoch clock, as the page's): the app creating it, and it first connected. */
+  timings: { createdMs: number; connectedMs: number | null };
   evidence: string;
 }
 
@@ -194,6 +196,7 @@ export class AppPeer {
   readonly #serviceLogFrom: LogMarks;
   readonly #console: string[] = [];
   #trace = false;
+  #openedAt = 0;
   #page: Page | null = null;
   #closed = false;
   constructor(session: AppSession, o: AppPeerInit) {
@@ -226,6 +229,7 @@ export class AppPeer {
     const at = () => new Date().toISOString();
     page.on('console', (m) => this.#console.push(`${at()} ${m.type()} ${m.text()}`));
     page.on('pageerror', (e) => this.#console.push(`${at()} pageerror ${e.message}`));
+    this.#openedAt = Date.now();
     try {
       await page.goto(this.url);
     } catch (e) {
@@ -325,6 +329,7 @@ export class AppPeer {
       media,
       iceServers: { mapped: mapped.ice, ignored: mapped.ignored },
       bothEnds: far !== null,
+      timings: { createdMs: Math.round(rec.created - this.#openedAt), connectedMs: connectedAt(rec) === null ? null : Math.round(connectedAt(rec)! - this.#openedAt) },
       evidence: join(this.evidence, id),
     };
     writeEvidence(report, rec, stats, final, lab.turn.log(this.#turnLogFrom));
@@ -346,6 +351,8 @@ export class AppPeer {
     await this.context.close().catch(() => undefined);
   }
 }
+
+const connectedAt = (rec: RecordedPeerConnection): number | null => rec.timeline.find((e) => (e.what === 'connectionState' || e.what === 'iceConnectionState') && connected(e.state))?.t ?? null;
 
 const serviceHost = (lab: StartedLab, service: string): string | null => [...labServices(lab)].find(([, s]) => s === service)?.[0] ?? null;
 
