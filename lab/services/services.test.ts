@@ -6,8 +6,11 @@ import { LabError } from '../topology/errors.ts';
 import type { TopologyInput } from '../topology/topology.ts';
 import { leftovers, removeLab } from '../network/network.ts';
 import { startLab, type StartedLab } from '../lab.ts';
+import { BrowserFleet } from '../browsers/fleet.ts';
+import { findEngine } from '../browsers/engines.ts';
 
 const ECHO = new URL('./fixtures/echo-server.cjs', import.meta.url).pathname;
+const STUN_MAPPED = new URL('./fixtures/stun-mapped.cjs', import.meta.url).pathname;
 const node = process.execPath;
 
 /** Labs this file started: the only ones it removes. */
@@ -76,6 +79,34 @@ describe('services in the lab @integration', function () {
       const r = await curl(lab, 'b', 'http://eip.lab.test:9000/');
       expect(r.stdout, `curl: ${r.stderr}`).to.equal('hello from eip\n');
     });
+
+    it('behind one-to-one: endpoint-independent mapping and filtering at its public address, measured with RFC 5780 discovery', async () => {
+      const eip = lab.topology.services.find((s) => s.name === 'eip')!;
+      const r = await lab.exec('eip', ['timeout', '10', 'turnutils_natdiscovery', '-m', '-f', lab.turn.info.ips[0]]);
+      const out = r.stdout + r.stderr;
+      expect(out).to.include('NAT with Endpoint Independent Mapping!').and.include('NAT with Endpoint Independent Filtering!');
+      expect(out, 'its reflexive address is the public one').to.include(`UDP reflexive addr: ${eip.publicIp}:`);
+      const stun = await lab.exec('eip', [node, STUN_MAPPED, lab.turn.info.ips[0], '40123']);
+      expect(stun.stdout.trim(), `the port it sends from is kept (${stun.stderr})`).to.equal(`${eip.publicIp}:40123`);
+    });
+
+    for (const engine of ['chromium', 'firefox'] as const) {
+      it(`${engine} behind a NAT resolves the service's name and trusts its certificate: the page is a secure context`, async function () {
+        if (!findEngine(engine).available) this.skip();
+        const fleet = new BrowserFleet(lab);
+        try {
+          const { browser } = await fleet.browser(engine, 'a');
+          const context = await browser.newContext();
+          const page = await context.newPage();
+          const response = await page.goto('https://web.lab.test/');
+          expect(await response?.text()).to.equal('hi from web\n');
+          expect(await page.evaluate(() => [window.isSecureContext, typeof navigator.mediaDevices?.getUserMedia])).to.deep.equal([true, 'function']);
+          await context.close();
+        } finally {
+          await fleet.close();
+        }
+      });
+    }
 
     it('passes the lab facts in the environment (addresses, ICE servers, TURN secret) along with its own env and cwd', async () => {
       const env = JSON.parse((await curl(lab, 'a', 'http://web.lab.test:8080/env')).stdout) as Record<string, string>;
