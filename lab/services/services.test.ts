@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { LabError } from '../topology/errors.ts';
 import type { TopologyInput } from '../topology/topology.ts';
 import { leftovers, removeLab } from '../network/network.ts';
+import { run } from '../network/run.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { BrowserFleet } from '../browsers/fleet.ts';
 import { findEngine } from '../browsers/engines.ts';
@@ -162,6 +163,36 @@ describe('services in the lab @integration', function () {
       const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'dev', forward: free }] });
       expect(e.code).to.equal('ERR_SERVICE_FORWARD');
       expect(e.message).to.include(`service "dev" forwards 127.0.0.1:${free}`);
+    });
+  });
+
+  describe('image: a container wired in as a lab host', () => {
+    const BASE = 'icelab/debian-base:bookworm';
+    // perl-base is in every Debian image: a one-line HTTP server that says who it is and how it resolves the TURN server's name.
+    const PERL_SERVER = `perl -MIO::Socket::INET -MSocket -e '$|=1; $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "bind: $!"; print "listening\\n"; while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\n$ENV{ICELAB_SERVICE_NAME} $ENV{ICELAB_PUBLIC_IP} turn=" . inet_ntoa(scalar gethostbyname("turn.lab.test")) . "\\n"; close $c }'`;
+    before(async function () {
+      if ((await run(['docker', 'image', 'inspect', BASE])).code !== 0) this.skip();
+    });
+
+    it('runs behind a NAT with the lab facts and names, serves through the lab\'s TLS, logs to its file, and is removed with the lab', async () => {
+      const id = labId('img');
+      const lab = await startLab({ hosts: [{ name: 'a' }], services: [{ name: 'box', image: BASE, command: PERL_SERVER, port: 8080, tls: true, nat: 'one-to-one' }] }, { id });
+      try {
+        const box = lab.topology.services[0]!;
+        const r = await curl(lab, 'a', 'https://box.lab.test/');
+        expect(r.stdout, `curl: ${r.stderr}`).to.equal(`box ${box.publicIp} turn=${lab.turn.info.ips[0]}\n`);
+        expect(lab.services[0]!.log()).to.include('listening');
+        expect((await leftovers(id)).some((l) => l === `container icelab-${id}-box`), 'the container is the lab\'s').to.equal(true);
+      } finally {
+        await lab.stop();
+      }
+      expect(await leftovers(id), 'left after stop').to.deep.equal([]);
+    });
+
+    it('refuses an image that is not on this machine, naming the service and the fix', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'gone', image: 'icelab/no-such-image:1', port: 80 }] });
+      expect(e.code).to.equal('ERR_SERVICE_IMAGE');
+      expect(e.message).to.include('service "gone": image "icelab/no-such-image:1" cannot be used: it is not on this machine').and.include('docker build -t icelab/no-such-image:1');
     });
   });
 
