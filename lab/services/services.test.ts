@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LabError } from '../topology/errors.ts';
@@ -7,6 +10,7 @@ import type { TopologyInput } from '../topology/topology.ts';
 import { leftovers, removeLab } from '../network/network.ts';
 import { run } from '../network/run.ts';
 import { startLab, type StartedLab } from '../lab.ts';
+import { StartedService, logMarks, writeServiceLogs } from './services.ts';
 import { BrowserFleet } from '../browsers/fleet.ts';
 import { findEngine } from '../browsers/engines.ts';
 
@@ -38,6 +42,25 @@ async function startFails(topology: TopologyInput): Promise<LabError> {
 }
 
 const curl = (lab: StartedLab, host: string, url: string) => lab.exec(host, ['curl', '-sS', '--max-time', '5', '--cacert', lab.caFile, url]);
+
+describe('service logs as evidence', () => {
+  it('writes service-<name>.log with what each service logged since the marks were taken', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'service-logs-'));
+    try {
+      const logFile = join(dir, 'service.log');
+      writeFileSync(logFile, 'before the test\n');
+      const svc = new StartedService({ name: 'web', hostname: 'web.lab.test', ip: '198.18.1.1', publicIp: '198.18.1.1', url: null, kind: 'command', logFile, certFile: '', keyFile: '', pid: -1, readyMs: 0 });
+      const marks = logMarks([svc]);
+      appendFileSync(logFile, 'during the test\n');
+      const evidence = join(dir, 'evidence');
+      mkdirSync(evidence);
+      expect(writeServiceLogs(evidence, [svc], marks)).to.deep.equal([join(evidence, 'service-web.log')]);
+      expect(readFileSync(join(evidence, 'service-web.log'), 'utf8')).to.equal('during the test\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('services in the lab @integration', function () {
   this.timeout(120_000);
