@@ -9,6 +9,8 @@ export interface Running {
   pid: number;
   /** Resolves with how the process ended ("exited with code 1", "was killed by SIGKILL"). */
   ended: Promise<string>;
+  /** Ends whatever watches for `ended` (a poll, for a container's process); called once the wait is over. */
+  unwatch(): void;
 }
 
 const POLL_MS = 50;
@@ -68,6 +70,14 @@ const awaited = (r: PlannedReady): string =>
 
 /** Waits until the service is up; a process that ends first, or the timeout, is an error naming the service with its last log lines. */
 export async function waitReady(ns: string, svc: PlannedService, proc: Running, logFile: string, ready: PlannedReady = svc.ready): Promise<void> {
+  try {
+    await waitUntilUp(ns, svc, proc, logFile, ready);
+  } finally {
+    proc.unwatch();
+  }
+}
+
+async function waitUntilUp(ns: string, svc: PlannedService, proc: Running, logFile: string, ready: PlannedReady): Promise<void> {
   let ended: string | null = null;
   void proc.ended.then((how) => (ended = how));
   const t0 = Date.now();

@@ -145,7 +145,7 @@ function spawnIn(net: StartedNetwork, node: string, argv: string[], logFile: str
   const child = net.spawn(node, argv, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, ...(cwd ? { cwd } : {}) });
   closeSync(fd);
   child.unref();
-  return { pid: child.pid ?? -1, ended: endedOf(child) };
+  return { pid: child.pid ?? -1, ended: endedOf(child), unwatch: () => undefined };
 }
 
 /**
@@ -210,7 +210,7 @@ function spawnHere(net: StartedNetwork, argv: string[], logFile: string): Runnin
   closeSync(fd);
   child.unref();
   if (child.pid !== undefined) net.track(child.pid);
-  return { pid: child.pid ?? -1, ended: endedOf(child) };
+  return { pid: child.pid ?? -1, ended: endedOf(child), unwatch: () => undefined };
 }
 
 function endedOf(child: ChildProcess): Promise<string> {
