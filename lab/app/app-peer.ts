@@ -53,6 +53,12 @@ export interface PeerConnectionReport {
   evidence: string;
 }
 
+/** A page and its peer connections, judged. */
+export interface PageReport {
+  peer: AppPeer;
+  peerConnections: PeerConnectionReport[];
+}
+
 export interface AppSessionOptions {
   /** Browsers to use; default: a fleet of the session's own, closed with it. */
   fleet?: BrowserFleet;
@@ -133,10 +139,10 @@ export class AppSession implements AsyncDisposable {
   }
 
   /** Every open page's peer connections, waited for and judged (see AppPeer.report). */
-  async reports(opts: WaitOptions = {}): Promise<{ peer: AppPeer; peerConnections: PeerConnectionReport[] }[]> {
+  async reports(opts: WaitOptions = {}): Promise<PageReport[]> {
     await Promise.all(this.#peers.map((p) => p.waitForPeerConnections(opts)));
     await Promise.all(this.#peers.map((p) => p.waitForConnections(opts)));
-    const out = [];
+    const out: PageReport[] = [];
     for (const p of this.#peers) out.push({ peer: p, peerConnections: await p.report({ ...opts, waited: true }) });
     return out;
   }
