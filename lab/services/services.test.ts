@@ -226,6 +226,20 @@ describe('services in the lab @integration', function () {
       expect(e.message).to.include('service "crash" exited with code 3 before it was ready').and.include('config missing: DATABASE_URL');
     });
 
+    it('one that fails ends the wait for the others at once; its error is the one reported, and nothing is left', async () => {
+      const t0 = Date.now();
+      const e = await startFails({
+        hosts: [{ name: 'a' }],
+        services: [
+          { name: 'patient', command: 'sleep 60', ready: { log: 'never printed', timeoutMs: 60_000 } },
+          { name: 'crash', command: 'sleep 0.3; exit 4', ready: { log: 'never printed' } },
+        ],
+      });
+      expect(e.code).to.equal('ERR_SERVICE_EXITED');
+      expect(e.message).to.include('service "crash" exited with code 4');
+      expect(Date.now() - t0, 'the lab did not wait out the other service\'s 60 s').to.be.below(20_000);
+    });
+
     it('one that is not ready within its timeout: what was awaited, what was seen, the last log lines', async () => {
       const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'slow', command: 'echo starting; sleep 30', ready: { tcp: 8080, timeoutMs: 800 } }] });
       expect(e.code).to.equal('ERR_SERVICE_NOT_READY');
