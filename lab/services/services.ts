@@ -104,15 +104,25 @@ export async function startServices(net: StartedNetwork, turn: TurnInfo): Promis
   // Every start settles before a failure is thrown: the lab is torn down next, and nothing may be
   // spawned after the teardown looked. The first failure ends the others' waits.
   const abort = new AbortController();
-  const settled = await Promise.allSettled(planned.map((s) => startService(net, turn, s, abort.signal).catch((e: unknown) => {
-    abort.abort();
-    throw e;
-  })));
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortedError));
-  if (failed) throw failed.reason;
-  const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const started = await settleAll(
+    planned.map((s) =>
+      startService(net, turn, s, abort.signal).catch((e: unknown) => {
+        abort.abort();
+        throw e;
+      }),
+    ),
+  );
   net.setService(STATE_KEY, started.map((s) => s.info));
   return started;
+}
+
+/** Like Promise.all, but settles every promise first (nothing of a start runs on after its failure is thrown); an abort is never the failure reported. */
+async function settleAll<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failures = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const failed = failures.find((r) => !(r.reason instanceof AbortedError)) ?? failures[0];
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedService, signal: AbortSignal): Promise<StartedService> {
@@ -122,9 +132,11 @@ async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedSer
   const logFile = join(dir, 'service.log');
   const { certFile, keyFile } = await issueCertificate(turn, svc, dir);
   const env = serviceEnv(net, turn, svc, { certFile, keyFile });
+  // Launched, the host's namespace is final (a container's replaces it). The TLS relay connects to
+  // the service per connection only, so it starts while the service comes up.
   const proc = await launch(net, svc, dir, logFile, env, signal);
-  await waitReady(net.ns(svc.name), svc, proc, logFile, svc.ready, signal);
-  if (svc.tls) await startTls(net, svc, dir, certFile, keyFile, signal);
+  const tls = svc.tls ? startTls(net, svc, dir, certFile, keyFile, signal) : Promise.resolve();
+  await settleAll([waitReady(net.ns(svc.name), svc, proc, logFile, svc.ready, signal), tls]);
   const info: ServiceInfo = {
     name: svc.name,
     hostname: svc.hostname,
@@ -245,8 +257,12 @@ async function startForward(net: StartedNetwork, svc: PlannedService, loopbackPo
   await loopbackAnswers(svc, loopbackPort);
   const sock = join(dir, 'forward.sock');
   // Its own log: both relays print "listening", and the wait for the second must not see the first's.
-  await startRelay(net, svc, null, { listen: { unix: sock }, connect: { host: '127.0.0.1', port: loopbackPort } }, join(dir, 'forward-machine.log'), signal);
-  return startRelay(net, svc, svc.name, { listen: { tcp: svc.port }, connect: { unix: sock } }, logFile, signal);
+  // Each relay connects onwards per connection only, so both start at once.
+  const [, inner] = await settleAll([
+    startRelay(net, svc, null, { listen: { unix: sock }, connect: { host: '127.0.0.1', port: loopbackPort } }, join(dir, 'forward-machine.log'), signal),
+    startRelay(net, svc, svc.name, { listen: { tcp: svc.port }, connect: { unix: sock } }, logFile, signal),
+  ]);
+  return inner;
 }
 
 function loopbackAnswers(svc: PlannedService, port: number): Promise<void> {
