@@ -252,6 +252,12 @@ describe('services in the lab @integration', function () {
       expect(Date.now() - t0, 'the lab did not wait out the other service\'s 60 s').to.be.below(20_000);
     });
 
+    it('one whose cwd does not exist', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'lost', command: 'true', cwd: '/nonexistent/app', port: 80 }] });
+      expect(e.code).to.equal('ERR_SERVICE_CWD');
+      expect(e.message).to.include('service "lost": cwd /nonexistent/app does not exist');
+    });
+
     it('one that is not ready within its timeout: what was awaited, what was seen, the last log lines', async () => {
       const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'slow', command: 'echo starting; sleep 30', ready: { tcp: 8080, timeoutMs: 800 } }] });
       expect(e.code).to.equal('ERR_SERVICE_NOT_READY');

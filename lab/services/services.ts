@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedService } from '../topology/topology.ts';
 import type { StartedNetwork } from '../network/network.ts';
@@ -155,6 +155,13 @@ async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedSer
 
 function launch(net: StartedNetwork, svc: PlannedService, dir: string, logFile: string, env: Record<string, string>, signal: AbortSignal): Promise<Running> {
   const src = svc.source;
+  if (src.kind === 'command' && src.cwd !== null && !existsSync(src.cwd)) {
+    // spawn would report it as "spawn ip ENOENT", as if iproute2 were missing.
+    throw new LabError('ERR_SERVICE_CWD', `service "${svc.name}": cwd ${resolve(src.cwd)} does not exist`, {
+      hint: 'give the directory the command runs in (a relative cwd is taken from the working directory icelab runs in)',
+      context: { service: svc.name },
+    });
+  }
   if (src.kind === 'command') return Promise.resolve(spawnIn(net, svc.name, ['/bin/sh', '-c', src.command], logFile, { ...env, ...src.env }, src.cwd));
   if (src.kind === 'image') return launchImage(net, svc, src, logFile, { ...env, ...src.env });
   return startForward(net, svc, src.loopbackPort, dir, logFile, signal);
