@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../network/run.ts';
@@ -29,6 +29,11 @@ describe('icelab installed into an app\'s repo @integration', function () {
     const help = await sh(['npx', 'icelab', '--help']);
     expect(help.code, help.stderr).to.equal(0);
     expect(help.stdout).to.include('icelab open <url> --peers');
+    // Without tsx the CLI can only have run dist/ (unpacking makes lab/ look newer than the build).
+    const tsx = join(app, 'node_modules', 'tsx');
+    renameSync(tsx, `${tsx}.off`);
+    const built = await sh(['npx', 'icelab', '--help']).finally(() => renameSync(`${tsx}.off`, tsx));
+    expect(built.code, built.stderr).to.equal(0);
     const probe = `
       const lab = await import('icelab');
       const pw = await import('icelab/playwright');
