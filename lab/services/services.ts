@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedService } from '../topology/topology.ts';
 import type { StartedNetwork } from '../network/network.ts';
@@ -209,7 +209,13 @@ export function serviceEnv(net: StartedNetwork, turn: TurnInfo, svc: PlannedServ
 /** A certificate for the service's name and addresses, signed by the lab CA the TURN server's came from (browsers trust it). */
 async function issueCertificate(turn: TurnInfo, svc: PlannedService, dir: string): Promise<{ certFile: string; keyFile: string }> {
   const ca = turn.caFile;
-  const caKey = join(ca, '..', 'ca.key');
+  const caKey = join(dirname(ca), 'ca.key');
+  if (!existsSync(caKey)) {
+    throw new LabError('ERR_SERVICE_CERTIFICATE', `service "${svc.name}" needs a certificate from the lab CA, whose key ${caKey} is not beside ${ca}`, {
+      hint: 'the TURN provider must leave the CA key (ca.key) beside ca.pem in the lab dir; this is a bug of icelab: report it',
+      context: { service: svc.name },
+    });
+  }
   const san = [`DNS:${svc.hostname}`, ...[...new Set([svc.publicIp, svc.ip])].map((ip) => `IP:${ip}`)].join(',');
   const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   await runScript(
