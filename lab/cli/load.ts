@@ -6,7 +6,7 @@ import { findEngine, parseEngine, type EngineName } from '../browsers/engines.ts
 import { startPlannedLab, type StartedLab } from '../lab.ts';
 import { LOAD_ICE, TRAFFIC, runLoad, type LoadIce, type LoadSpec, type Traffic, type TurnUnderTest } from '../load/run.ts';
 import { startBackground } from '../load/background.ts';
-import { writeLoadReport, summaryLine } from '../load/report.ts';
+import { writeAllureResult, writeLoadReport, summaryLine } from '../load/report.ts';
 import type { PresetName } from '../topology/nat.ts';
 import { planTopology, type Topology } from '../topology/topology.ts';
 import { REPORTS } from './suite.ts';
@@ -113,6 +113,7 @@ export async function loadCommand(plan: LoadPlan, o: LoadOptions): Promise<numbe
     log(`lab ${lab.id} up; ${plan.spec.calls} ${plan.spec.traffic} calls over ${plan.spec.ice} at ${plan.spec.ramp}/s, held ${plan.spec.durationS} s${plan.allocations ? `, ${plan.allocations} background allocations` : ''}…`);
     const result = await runLoad(fleet, turn, plan.spec, { signal: stop.signal, log, ...(background ? { background } : {}) });
     const files = writeLoadReport(result, dir);
+    writeAllureResult(result, files, join(REPORTS, 'allure-results'));
     if (o.json) console.log(JSON.stringify({ ...result, files }, null, 2));
     else console.log(`${summaryLine(result)}\nreport: ${files.json}\nchart:  ${files.svg}`);
     return result.interrupted ? 130 : result.verdict.pass ? 0 : 1;

@@ -83,6 +83,8 @@ interface LoadPage {
 /** Pages of one engine in one host; a page takes PCS_PER_PAGE connections, then the next one opens. */
 class PagePool {
   readonly pages: Promise<LoadPage>[] = [];
+  /** Pages open so far: the sampler reads these and never waits for one still opening. */
+  readonly ready: LoadPage[] = [];
   #reserved = PCS_PER_PAGE;
   constructor(
     readonly fleet: BrowserFleet,
@@ -93,7 +95,12 @@ class PagePool {
   take(): Promise<LoadPage> {
     if (this.#reserved >= PCS_PER_PAGE) {
       this.#reserved = 0;
-      this.pages.push(this.fleet.page(this.engine, this.host, PAGE_HTML).then(({ page, context }) => ({ engine: this.engine, host: this.host, page, context })));
+      const opened = this.fleet.page(this.engine, this.host, PAGE_HTML).then(({ page, context }) => {
+        const p = { engine: this.engine, host: this.host, page, context };
+        this.ready.push(p);
+        return p;
+      });
+      this.pages.push(opened);
     }
     this.#reserved++;
     return this.pages.at(-1)!;
@@ -299,7 +306,7 @@ class Sampler {
   }
   async tick(pools: PagePool[], final: boolean): Promise<LoadSample> {
     const byId = new Map(this.records.map((r) => [r.id, r]));
-    const pages = await openedPages(new Map(pools.map((p, i) => [String(i), p])));
+    const pages = pools.flatMap((p) => p.ready);
     const ticks = await Promise.all(pages.map((p) => p.page.evaluate((n) => (window as unknown as LoadWindow).icelabLoad.tick(n), STATS_PER_TICK).catch(() => null)));
     const rtts: number[] = [];
     const jitters: number[] = [];
