@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BrowserFleet, EngineUnavailableError } from '../browsers/fleet.ts';
 import { findEngine, parseEngine, type EngineName } from '../browsers/engines.ts';
 import { startPlannedLab, type StartedLab } from '../lab.ts';
-import { LOAD_ICE, TRAFFIC, runLoad, type LoadIce, type LoadSpec, type Traffic, type TurnUnderTest } from '../load/run.ts';
+import { LOAD_ICE, TRAFFIC, runLoad, type LoadIce, type LoadResult, type LoadSpec, type Traffic, type TurnUnderTest } from '../load/run.ts';
 import { startBackground } from '../load/background.ts';
 import { writeAllureResult, writeLoadReport, summaryLine } from '../load/report.ts';
 import type { PresetName } from '../topology/nat.ts';
@@ -98,10 +98,19 @@ export async function loadCommand(plan: LoadPlan, o: LoadOptions): Promise<numbe
   }
   const dir = join(REPORTS, 'load', new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
-  // Ctrl-C: the load stops where it is and the report is still written. (The lab's own handler
-  // removes the namespaces at once; what was measured is in memory.)
+  // Ctrl-C: the report so far is written at once, inside the handler: the lab's own handler removes
+  // the namespaces and Playwright's closes the browsers and exits (130) right after this one.
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  let snapshot: (() => LoadResult) | null = null;
+  const onSignal = () => {
+    if (stop.signal.aborted) return;
+    stop.abort();
+    if (!snapshot) return;
+    const r = snapshot();
+    const files = writeLoadReport(r, dir);
+    writeAllureResult(r, files, join(REPORTS, 'allure-results'));
+    process.stderr.write(`interrupted: ${summaryLine(r)}\nreport: ${files.json}\n`);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   log(`starting a lab: ${plan.spec.hosts.join(', ')}, TURN server${plan.turnConfig.length ? ` with ${plan.turnConfig.join(', ')}` : ''}…`);
@@ -111,7 +120,7 @@ export async function loadCommand(plan: LoadPlan, o: LoadOptions): Promise<numbe
     const turn = labTurn(lab);
     const background = plan.allocations ? await startBackground(lab, turn, { host: plan.spec.hosts[0]!, allocations: plan.allocations, log, signal: stop.signal }) : undefined;
     log(`lab ${lab.id} up; ${plan.spec.calls} ${plan.spec.traffic} calls over ${plan.spec.ice} at ${plan.spec.ramp}/s, held ${plan.spec.durationS} s${plan.allocations ? `, ${plan.allocations} background allocations` : ''}…`);
-    const result = await runLoad(fleet, turn, plan.spec, { signal: stop.signal, log, ...(background ? { background } : {}) });
+    const result = await runLoad(fleet, turn, plan.spec, { signal: stop.signal, log, onStart: (f) => (snapshot = f), ...(background ? { background } : {}) });
     const files = writeLoadReport(result, dir);
     writeAllureResult(result, files, join(REPORTS, 'allure-results'));
     if (o.json) console.log(JSON.stringify({ ...result, files }, null, 2));

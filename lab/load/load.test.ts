@@ -1,7 +1,12 @@
 import * as allure from 'allure-js-commons';
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { run } from '../network/run.ts';
 import { BrowserFleet } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { labTurn } from '../cli/load.ts';
@@ -61,5 +66,40 @@ describe('icelab load against a deliberately limited coturn @integration', funct
     expect(limited.calls.connected, 'calls connected with the limit').to.equal(4);
     expect(limited.lossPct!, 'loss with max-bps=4000').to.be.above(20);
     expect(limited.verdict.reasons.join('; ')).to.match(/loss .* > --max-loss 1%/);
+  });
+});
+
+describe('icelab load, stopped with Ctrl-C @integration', function () {
+  this.timeout(120_000);
+
+  it('writes the report so far, exits 130 and leaves no namespace behind', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'icelab-load-'));
+    try {
+      const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+      const child = spawn(process.execPath, ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, main, 'load', '--calls', '2', '--ramp', '2', '--duration', '60'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      const exited = new Promise<number | null>((r) => child.once('exit', (code, sig) => r(code ?? (sig ? 128 + 2 : null))));
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // Three samples with both calls up: then Ctrl-C.
+        if ((stderr.match(/calls 2\/2\//g) ?? []).length === 3) child.kill('SIGINT');
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      const code = await exited;
+      clearTimeout(timer);
+      expect(code, stderr).to.equal(130);
+      const id = /lab (\w+) up/.exec(stderr)![1]!;
+      const file = /report: (\S+)/.exec(stderr)?.[1];
+      expect(file, `a report path on stderr:\n${stderr}`).to.be.a('string');
+      const r = JSON.parse(readFileSync(file!, 'utf8')) as LoadResult;
+      expect(r.interrupted).to.equal(true);
+      expect(r.calls.connected, 'the two calls, connected before Ctrl-C').to.equal(2);
+      expect(r.samples.length, 'samples up to the interrupt').to.be.at.least(3);
+      expect(existsSync(file!.replace(/json$/, 'svg')), 'the chart so far').to.equal(true);
+      const ns = await run(['ip', 'netns', 'list']);
+      expect(ns.stdout.split('\n').filter((l) => l.includes(id)), `namespaces of lab ${id} left`).to.deep.equal([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });

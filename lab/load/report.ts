@@ -13,7 +13,7 @@ const codes = (f: Record<string, number | undefined>) => Object.entries(f).map((
 export function summaryLine(r: LoadResult): string {
   const s = r.spec;
   return [
-    `${r.verdict.pass ? 'PASS' : 'FAIL'}${r.interrupted ? ' (interrupted)' : ''}: ${r.calls.connected}/${r.calls.started} ${s.traffic} calls over ${s.ice} connected, held ${s.durationS} s`,
+    `${r.verdict.pass ? 'PASS' : 'FAIL'}${r.interrupted ? ' (interrupted)' : ''}: ${r.calls.connected}/${r.calls.started} ${s.traffic} calls over ${s.ice} connected, ${r.interrupted ? `stopped after ${r.wallS} s` : `held ${s.durationS} s`}`,
     `failed ${r.calls.failed} (${codes(r.calls.failures)})`,
     `connect p50/p95/p99 ${r.connectMs.p50 ?? '—'}/${r.connectMs.p95 ?? '—'}/${r.connectMs.p99 ?? '—'} ms`,
     `RTT p50/p95 ${r.rttMs.p50 ?? '—'}/${r.rttMs.p95 ?? '—'} ms`,

@@ -197,6 +197,8 @@ export interface RunLoadOptions {
   signal?: AbortSignal;
   log?: (s: string) => void;
   background?: Background;
+  /** Called once the run began, with a synchronous summary of it so far (for a signal handler, where nothing async runs any more). */
+  onStart?: (snapshot: () => LoadResult) => void;
 }
 
 /**
@@ -222,6 +224,7 @@ export async function runLoad(fleet: BrowserFleet, turn: TurnUnderTest, spec: Lo
   const signaling: Promise<void>[] = [];
   const samples: LoadSample[] = [];
   const sampler = new Sampler(turn, records, spec, opts.background ?? null, t0);
+  opts.onStart?.(() => summarise({ spec, turn: turn.name, t0, interrupted: true, records, samples, background: opts.background?.latest() ?? null, loadBefore }));
 
   const rampMs = (spec.calls / spec.ramp) * 1000;
   const endAt = t0 + rampMs + spec.durationS * 1000;
