@@ -9,7 +9,9 @@ import { startBackground } from '../load/background.ts';
 import { writeAllureResult, writeLoadReport, summaryLine } from '../load/report.ts';
 import type { PresetName } from '../topology/nat.ts';
 import { planTopology, type Topology } from '../topology/topology.ts';
+import { serviceTurn } from '../load/service-turn.ts';
 import { REPORTS } from './suite.ts';
+import { loadTopology } from './topology-file.ts';
 
 /** `icelab load` options as parseArgs gives them (strings until planLoad checks them). */
 export interface LoadOptions {
@@ -20,6 +22,8 @@ export interface LoadOptions {
   ramp?: string | undefined;
   engines?: string | undefined;
   turn?: string | undefined;
+  /** A JSON/YAML topology file: its hosts carry the calls, its services may hold the TURN server under test. */
+  topology?: string | undefined;
   turnConfig?: string | undefined;
   allocations?: string | undefined;
   maxLoss?: string | undefined;
@@ -30,9 +34,13 @@ export interface LoadOptions {
 /** Calls are spread over hosts behind four different NATs (relay-only, so every call goes through the TURN server). */
 export const LOAD_HOSTS: readonly PresetName[] = ['port-restricted-cone', 'symmetric', 'restricted-cone', 'full-cone'];
 
+/** The server the load goes through: the lab's coturn, or a service of the topology. */
+export type LoadTurn = { kind: 'lab' } | { kind: 'service'; name: string };
+
 export interface LoadPlan {
   spec: LoadSpec;
   topology: Topology;
+  turn: LoadTurn;
   /** Extra turnserver.conf lines for the lab's server (a deliberately limited server: total-quota=50). */
   turnConfig: string[];
   allocations: number;
@@ -56,7 +64,7 @@ function oneOf<T extends string>(flag: string, v: string | undefined, values: re
 export function planLoad(o: LoadOptions): LoadPlan {
   const calls = number('--calls', o.calls, 10, { integer: true });
   const engines = (o.engines ?? 'chromium').split(',').map((e) => parseEngine(e.trim(), '--engines'));
-  if (o.turn !== undefined && o.turn !== 'lab') throw usage(`--turn: "${o.turn}" is not a TURN server to load`, 'use --turn lab (the lab\'s coturn); --turn service needs the topology services: of the services branch');
+  const turn = parseTurn(o.turn);
   const allocations = number('--allocations', o.allocations, 0, { integer: true });
   if (calls === 0 && allocations === 0) throw usage('--calls 0 and no --allocations: nothing to load', 'give --calls N, --allocations M, or both');
   const spec: LoadSpec = {
@@ -66,13 +74,26 @@ export function planLoad(o: LoadOptions): LoadPlan {
     durationS: number('--duration', o.duration, 30, { min: 1 }),
     ramp: number('--ramp', o.ramp, 10, { min: 0.1 }),
     engines,
-    hosts: LOAD_HOSTS,
+    hosts: [],
     connectTimeoutMs: 10_000,
+    signalingAtOnce: 16,
     thresholds: { maxLossPct: number('--max-loss', o.maxLoss, 1), maxConnectP95Ms: number('--max-connect-p95', o.maxConnectP95, 2000) },
   };
-  const topology = planTopology({ hosts: LOAD_HOSTS.map((name) => ({ name, nat: name })), turn: [{ provider: 'process' }] });
-  const turnConfig = (o.turnConfig ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  return { spec, topology, turnConfig, allocations };
+  const topology = o.topology ? loadTopology(o.topology).topology : planTopology({ hosts: LOAD_HOSTS.map((name) => ({ name, nat: name })), turn: [{ provider: 'process' }] });
+  const services = new Set(topology.services.map((x) => x.name));
+  spec.hosts = topology.hosts.map((h) => h.name).filter((h) => !services.has(h));
+  if (calls && spec.hosts.length < 2) throw usage(`--topology: calls need two lab hosts (not services), ${o.topology} has ${spec.hosts.length}`, 'add hosts: the calls go from one host to the next');
+  if (turn.kind === 'service' && !services.has(turn.name)) throw usage(`--turn service:${turn.name}: ${o.topology ? `${o.topology} has no service "${turn.name}"` : 'no --topology file with services:'}`, `give --topology <file> whose services: run the TURN server${services.size ? ` (services: ${[...services].join(', ')})` : ''}`);
+  const turnConfig = (o.turnConfig ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (turnConfig.length && turn.kind === 'service') throw usage('--turn-config applies to the lab\'s coturn only', "put the server's options in the service's command instead");
+  return { spec, topology, turn, turnConfig, allocations };
+}
+
+function parseTurn(v: string | undefined): LoadTurn {
+  if (v === undefined || v === 'lab') return { kind: 'lab' };
+  const m = /^service:([a-z0-9-]+)$/.exec(v);
+  if (m) return { kind: 'service', name: m[1]! };
+  throw usage(`--turn: "${v}" is not a TURN server to load`, "use --turn lab (the lab's coturn, default) or --turn service:<name> (a service of --topology)");
 }
 
 /** The lab's own coturn as the server under test. */
@@ -113,11 +134,11 @@ export async function loadCommand(plan: LoadPlan, o: LoadOptions): Promise<numbe
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  log(`starting a lab: ${plan.spec.hosts.join(', ')}, TURN server${plan.turnConfig.length ? ` with ${plan.turnConfig.join(', ')}` : ''}…`);
+  log(`starting a lab: ${plan.spec.hosts.join(', ')}${plan.topology.services.length ? `, services ${plan.topology.services.map((x) => x.name).join(', ')}` : ''}, TURN server${plan.turnConfig.length ? ` with ${plan.turnConfig.join(', ')}` : ''}…`);
   const lab = await startPlannedLab(plan.topology, { coturn: { extraConfig: plan.turnConfig } });
   const fleet = new BrowserFleet(lab);
   try {
-    const turn = labTurn(lab);
+    const turn = plan.turn.kind === 'lab' ? labTurn(lab) : serviceTurn(lab, plan.turn.name);
     const background = plan.allocations ? await startBackground(lab, turn, { host: plan.spec.hosts[0]!, allocations: plan.allocations, log, signal: stop.signal }) : undefined;
     log(`lab ${lab.id} up; ${plan.spec.calls} ${plan.spec.traffic} calls over ${plan.spec.ice} at ${plan.spec.ramp}/s, held ${plan.spec.durationS} s${plan.allocations ? `, ${plan.allocations} background allocations` : ''}…`);
     const result = await runLoad(fleet, turn, plan.spec, { signal: stop.signal, log, onStart: (f) => (snapshot = f), ...(background ? { background } : {}) });

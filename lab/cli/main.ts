@@ -33,7 +33,8 @@ Usage:
                                               one call in a lab of its own, with its evidence;
                                               exit 0 when it ends as the oracle predicts
   icelab load [--calls N] [--ice turn-udp|turn-tcp|turns-tcp] [--traffic data|audio|video]
-              [--duration s] [--ramp <calls/s>] [--engines <list>] [--turn lab] [--allocations M]
+              [--duration s] [--ramp <calls/s>] [--engines <list>] [--turn lab|service:<name>]
+              [--topology <file>] [--allocations M]
               [--turn-config <line,…>] [--max-loss %] [--max-connect-p95 ms] [--json]
                                               relay-only calls through one TURN server, sampled
                                               every second: reports/load/<time>/load.{json,svg,html};
@@ -146,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'load': {
       const { loadCommand, planLoad } = await import('./load.ts');
-      const opts = { calls: values.calls, ice: values.ice, traffic: values.traffic, duration: values.duration, ramp: values.ramp, engines: values.engines, turn: values.turn, turnConfig: values['turn-config'], allocations: values.allocations, maxLoss: values['max-loss'], maxConnectP95: values['max-connect-p95'], json: values.json };
+      const opts = { calls: values.calls, ice: values.ice, traffic: values.traffic, duration: values.duration, ramp: values.ramp, engines: values.engines, turn: values.turn, topology: values.topology, turnConfig: values['turn-config'], allocations: values.allocations, maxLoss: values['max-loss'], maxConnectP95: values['max-connect-p95'], json: values.json };
       const plan = planLoad(opts);
       requireRoot();
       return loadCommand(plan, opts);

@@ -35,6 +35,8 @@ export interface LoadSpec {
   /** Lab hosts the calls are spread over: call i runs from hosts[i] to hosts[i+1] (mod the count). */
   hosts: readonly string[];
   connectTimeoutMs: number;
+  /** Calls in signaling (offer to accepted answer) at once, at most; 1 makes allocations come in call order. */
+  signalingAtOnce: number;
   thresholds: Thresholds;
 }
 
@@ -227,19 +229,25 @@ export async function runLoad(fleet: BrowserFleet, turn: TurnUnderTest, spec: Lo
   opts.onStart?.(() => summarise({ spec, turn: turn.name, t0, interrupted: true, records, samples, background: opts.background?.latest() ?? null, loadBefore }));
 
   const rampMs = (spec.calls / spec.ramp) * 1000;
-  const endAt = t0 + rampMs + spec.durationS * 1000;
+  // The hold begins when the last call has started; starting may lag the ramp (signaling is
+  // bounded by signalingAtOnce), but never by more than every call's two gatherings timing out.
+  const startBy = t0 + rampMs + (Math.ceil(spec.calls / spec.signalingAtOnce) * 2 * GATHER_TIMEOUT_MS);
+  let endAt = spec.calls ? startBy + spec.durationS * 1000 : t0 + spec.durationS * 1000;
   let nextTick = t0 + 1000;
+  let inSignaling = 0;
   // One loop for starting calls and ticking: bounded by the end time and by the call count.
   while (!signal.aborted && Date.now() < endAt) {
     const due = Math.min(spec.calls, Math.floor(((Date.now() - t0) / 1000) * spec.ramp) + 1);
-    while (records.length < due) {
+    while (records.length < due && inSignaling < spec.signalingAtOnce) {
       const i = records.length;
       const engine = spec.engines[i % spec.engines.length]!;
       const a = spec.hosts[i % spec.hosts.length]!;
       const b = spec.hosts[(i + 1) % spec.hosts.length]!;
       const r = new CallRecord(`c${i + 1}`, engine, a, b, Date.now());
       records.push(r);
-      signaling.push(signal_(r, pool(engine, a).take(), pool(engine, b).take(), pageOptions));
+      inSignaling++;
+      if (records.length === spec.calls) endAt = Math.min(endAt, Date.now() + spec.durationS * 1000);
+      signaling.push(signal_(r, pool(engine, a).take(), pool(engine, b).take(), pageOptions).finally(() => inSignaling--));
     }
     if (Date.now() >= nextTick) {
       const s = await sampler.tick([...pools.values()], false);

@@ -82,6 +82,8 @@ describe('icelab load options', () => {
     [{ traffic: 'screen' }, /--traffic: unknown value "screen"/],
     [{ engines: 'opera' }, /unknown browser engine "opera"/],
     [{ turn: 'elsewhere' }, /--turn: "elsewhere"/],
+    [{ turn: 'service:myturn' }, /--turn service:myturn: no --topology file/],
+    [{ turnConfig: 'total-quota=50', turn: 'service:x' }, /--turn service:x/],
     [{ calls: '0' }, /nothing to load/],
     [{ maxLoss: '-1' }, /--max-loss: "-1"/],
   ] as const) {
