@@ -6,7 +6,7 @@ import { LabError } from '../topology/errors.ts';
 import type { Background, TurnUnderTest } from './run.ts';
 import type { BackgroundSample } from './summary.ts';
 
-const CLIENT = fileURLToPath(new URL('./allocations.mjs', import.meta.url));
+const CLIENT = fileURLToPath(new URL('./allocations.js', import.meta.url));
 
 export interface BackgroundOptions {
   /** The lab host the client runs in. */

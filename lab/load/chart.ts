@@ -35,7 +35,7 @@ export function loadPanels(samples: readonly LoadSample[], t: Thresholds): Panel
     {
       title: 'loss',
       unit: '%',
-      series: [{ name: 'probe loss', color: '#d62828', values: col((s) => s.lossPct) }, { name: 'RTP loss', color: '#0077b6', values: col((s) => s.rtpLossPct) }, { name: 'background loss', color: '#999', values: col((s) => s.background?.lossPct) }],
+      series: [{ name: 'probe loss', color: '#d62828', values: col((s) => s.lossPct) }, { name: 'not sent (browser behind)', color: '#f77f00', values: col((s) => s.skippedPct) }, { name: 'RTP loss', color: '#0077b6', values: col((s) => s.rtpLossPct) }, { name: 'background loss', color: '#999', values: col((s) => s.background?.lossPct) }],
       limit: { value: t.maxLossPct, name: '--max-loss' },
     },
     { title: 'TURN server CPU (100 = one core) and 1-min load average ×100', unit: '%', series: [{ name: 'turnserver CPU', color: '#d62828', values: col((s) => s.server?.cpuPct) }, { name: 'load average ×100', color: '#999', values: col((s) => s.loadAverage * 100) }] },

@@ -6,6 +6,9 @@
   const calls = new Map();
   const now = () => performance.timeOrigin + performance.now();
   const PROBE_BYTES = 160;
+  // A probe that would wait behind this much in the channel's send buffer is skipped, as a real-time
+  // app drops a late frame: it counts as lost, and RTT stays the path's, not a queue's length.
+  const MAX_BUFFERED = 8 * PROBE_BYTES;
   let created = 0;
   let media = null;
   let sending = true;
@@ -21,7 +24,7 @@
   async function open(id, role, o) {
     const pc = new RTCPeerConnection({ iceServers: o.iceServers, iceTransportPolicy: 'relay', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     created++;
-    const c = { id, role, pc, dc: null, t0: now(), connectedAt: null, everConnected: false, errors: [], sent: 0, echoed: 0, rtt: [], sendStart: 0, rate: o.probeRate, stats: null };
+    const c = { id, role, pc, dc: null, t0: now(), connectedAt: null, everConnected: false, errors: [], sent: 0, skipped: 0, echoed: 0, rtt: [], sendStart: 0, rate: o.probeRate, stats: null };
     pc.onicecandidateerror = (e) => c.errors.push(e.errorCode);
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'connected' && !c.connectedAt) c.connectedAt = now();
@@ -83,7 +86,11 @@
     for (const c of calls.values()) {
       if (c.role !== 'offer' || c.dc?.readyState !== 'open' || !c.sendStart) continue;
       const due = Math.floor(((t - c.sendStart) * c.rate) / 1000);
-      for (let i = 0; i < 10 && c.sent < due; i++) {
+      for (let i = 0; i < 10 && c.sent + c.skipped < due; i++) {
+        if (c.dc.bufferedAmount > MAX_BUFFERED) {
+          c.skipped++;
+          continue;
+        }
         const b = new ArrayBuffer(PROBE_BYTES);
         const v = new DataView(b);
         v.setFloat64(0, now());
@@ -137,7 +144,7 @@
       await Promise.all(chosen.map((c) => readStats(c).catch(() => undefined)));
       const out = [];
       for (const c of calls.values()) {
-        out.push({ id: c.id, role: c.role, state: c.pc.connectionState, t0: c.t0, connectedAt: c.connectedAt, errors: [...new Set(c.errors)], sent: c.sent, echoed: c.echoed, rtt: c.rtt.map((x) => Math.round(x * 100) / 100), stats: c.stats });
+        out.push({ id: c.id, role: c.role, state: c.pc.connectionState, t0: c.t0, connectedAt: c.connectedAt, errors: [...new Set(c.errors)], sent: c.sent, skipped: c.skipped, echoed: c.echoed, rtt: c.rtt.map((x) => Math.round(x * 100) / 100), stats: c.stats });
         c.rtt = [];
         c.stats = null;
       }

@@ -48,7 +48,7 @@ export interface TurnUnderTest {
   iceServers(transport: IceTransport): IceServer[];
 }
 
-/** A background load running beside the calls (allocations.mjs): its latest second, and a stop. */
+/** A background load running beside the calls (allocations.js): its latest second, and a stop. */
 export interface Background {
   latest(): BackgroundSample | null;
   stop(): Promise<BackgroundSample | null>;
@@ -64,7 +64,10 @@ export interface LoadResult {
   calls: { started: number; connected: number; failed: number; failures: Partial<Record<FailureCode, number>> };
   connectMs: Percentiles;
   rttMs: { p50: number | null; p95: number | null };
+  /** Probes lost (never echoed), over probes due; includes the skipped ones. */
   lossPct: number | null;
+  /** Of the probes due, those the pages could not even send (their send buffer was full): the browsers, not the path. */
+  skippedPct: number | null;
   worstCallLossPct: number | null;
   jitterMs: number | null;
   server: { cpuPctMax: number | null; cpuPctMean: number | null; rssMbMax: number | null; relayedPpsMax: number | null; allocationsMax: number | null; allocationCount: string };
@@ -119,6 +122,8 @@ interface PageCall {
   connectedAt: number | null;
   errors: number[];
   sent: number;
+  /** Probes due but not sent: the channel's send buffer was full (the browser fell behind). */
+  skipped: number;
   echoed: number;
   rtt: number[];
   stats: { pairRttMs: number | null; jitterMs: number | null; rtpReceived: number; rtpLost: number } | null;
@@ -156,7 +161,9 @@ class CallRecord {
   t0: number | null = null;
   connectedAt: { a: number | null; b: number | null } = { a: null, b: null };
   errors = new Set<number>();
-  sent = 0;
+  /** Probes due: sent, or skipped because the send buffer was full (both count; a skipped one is lost). */
+  due = 0;
+  skipped = 0;
   echoed = 0;
   rtt: number[] = [];
   rtp = new Map<'offer' | 'answer', { received: number; lost: number }>();
@@ -188,8 +195,9 @@ class CallRecord {
       failure: this.outcome === 'connected' ? null : (this.failure ?? 'timeout'),
       connectMs: this.connectMs,
       rttMs: { p50: percentile(this.rtt, 50), p95: percentile(this.rtt, 95) },
-      lossPct: this.outcome === 'connected' ? lossPct(this.sent, this.echoed) : null,
-      sent: this.sent,
+      lossPct: this.outcome === 'connected' ? lossPct(this.due, this.echoed) : null,
+      due: this.due,
+      skipped: this.skipped,
       echoed: this.echoed,
     };
   }
@@ -299,6 +307,7 @@ class Sampler {
   #server: ServerReading | null;
   #lastSent = 0;
   #lastEchoed = 0;
+  #lastSkipped = 0;
   constructor(
     readonly turn: TurnUnderTest,
     readonly records: CallRecord[],
@@ -330,7 +339,8 @@ class Sampler {
       if (c.role === 'offer') {
         r.t0 = c.t0;
         r.connectedAt.a = c.connectedAt;
-        r.sent = c.sent;
+        r.due = c.sent + c.skipped;
+        r.skipped = c.skipped;
         r.echoed = c.echoed;
         r.rtt.push(...c.rtt);
         rtts.push(...c.rtt);
@@ -347,12 +357,15 @@ class Sampler {
     const now = Date.now();
     for (const r of this.records) if (r.outcome === 'pending' && now - r.startedAt > this.spec.connectTimeoutMs) r.fail(r.code());
     const connected = this.records.filter((r) => r.outcome === 'connected');
-    const sent = connected.reduce((s, r) => s + r.sent, 0);
+    const sent = connected.reduce((s, r) => s + r.due, 0);
     const echoed = connected.reduce((s, r) => s + r.echoed, 0);
+    const skipped = connected.reduce((s, r) => s + r.skipped, 0);
     // The last tick comes after the probes stopped and their echoes returned: it closes the books.
     const windowLoss = final ? lossPct(sent, echoed) : lossPct(sent - this.#lastSent, echoed - this.#lastEchoed);
+    const skippedPct = sent - this.#lastSent > 0 ? round2(((skipped - this.#lastSkipped) / (sent - this.#lastSent)) * 100) : null;
     this.#lastSent = sent;
     this.#lastEchoed = echoed;
+    this.#lastSkipped = skipped;
     const reading = this.#read();
     const server = this.#server && reading ? serverSample(this.#server, reading) : null;
     if (reading) this.#server = reading;
@@ -366,6 +379,7 @@ class Sampler {
       connectMs: percentiles(connected.flatMap((r) => (r.connectMs === null ? [] : [r.connectMs]))),
       rttMs: { p50: percentile(rtts, 50), p95: percentile(rtts, 95) },
       lossPct: windowLoss,
+      skippedPct,
       jitterMs: jitters.length ? round2(Math.max(...jitters)) : null,
       rtpLossPct: rtpExpected > 0 ? round2((rtpLost / rtpExpected) * 100) : null,
       server,
@@ -389,8 +403,9 @@ function summarise(o: { spec: LoadSpec; turn: string; t0: number; interrupted: b
   const connected = perCall.filter((c) => c.outcome === 'connected');
   const failed = perCall.filter((c) => c.outcome === 'failed');
   const allRtt = o.records.flatMap((r) => r.rtt);
-  const sent = connected.reduce((s, c) => s + c.sent, 0);
+  const sent = connected.reduce((s, c) => s + c.due, 0);
   const echoed = connected.reduce((s, c) => s + c.echoed, 0);
+  const skipped = connected.reduce((s, c) => s + c.skipped, 0);
   const servers = o.samples.flatMap((s) => (s.server ? [s.server] : []));
   const max = (xs: number[]) => (xs.length ? Math.max(...xs) : null);
   const connectMs = percentiles(connected.flatMap((c) => (c.connectMs === null ? [] : [c.connectMs])));
@@ -406,6 +421,7 @@ function summarise(o: { spec: LoadSpec; turn: string; t0: number; interrupted: b
     connectMs,
     rttMs: { p50: percentile(allRtt, 50), p95: percentile(allRtt, 95) },
     lossPct: loss,
+    skippedPct: sent > 0 ? round2((skipped / sent) * 100) : null,
     worstCallLossPct: max(connected.flatMap((c) => (c.lossPct === null ? [] : [c.lossPct]))),
     jitterMs: percentile(jitters, 95),
     server: {

@@ -56,7 +56,7 @@ describe('TURN server readings from /proc', () => {
 
 describe('load chart', () => {
   const sample = (t: number, lossPct: number | null): LoadSample => ({
-    t, started: 2, connected: 2, failed: 0, failures: {}, connectMs: { p50: 300, p95: 400, p99: 400 }, rttMs: { p50: 2, p95: 5 }, lossPct, jitterMs: null, rtpLossPct: null,
+    t, started: 2, connected: 2, failed: 0, failures: {}, connectMs: { p50: 300, p95: 400, p99: 400 }, rttMs: { p50: 2, p95: 5 }, lossPct, skippedPct: null, jitterMs: null, rtpLossPct: null,
     server: { cpuPct: 10, rssMb: 20, relayedPps: 200, allocations: 4 }, background: null, loadAverage: 1.5,
   });
 

@@ -19,6 +19,8 @@ export interface LoadSample {
   rttMs: { p50: number | null; p95: number | null };
   /** Probes sent in this second minus echoes back, over probes sent (round trip), percent. */
   lossPct: number | null;
+  /** Of the probes due this second, those skipped because the page's send buffer was full, percent. */
+  skippedPct: number | null;
   /** Largest inbound RTP jitter among the connections sampled this second (media traffic only), ms. */
   jitterMs: number | null;
   /** RTP packets lost over expected, among the connections sampled this second, percent. */
@@ -28,7 +30,7 @@ export interface LoadSample {
   loadAverage: number;
 }
 
-/** What the background allocation client (allocations.mjs) prints each second. */
+/** What the background allocation client (allocations.js) prints each second. */
 export interface BackgroundSample {
   active: number;
   failed: Record<string, number>;
@@ -52,7 +54,9 @@ export interface CallSummary {
   connectMs: number | null;
   rttMs: { p50: number | null; p95: number | null };
   lossPct: number | null;
-  sent: number;
+  /** Probes due (sent or skipped), skipped (send buffer full: counted as lost), echoed back. */
+  due: number;
+  skipped: number;
   echoed: number;
 }
 

@@ -19,7 +19,7 @@ import { runLoad, type LoadResult, type LoadSpec, type Traffic } from '../../lab
 import type { BenchOptions } from '../bench.ts';
 
 const env = (name: string, dflt: number) => (process.env[name] === undefined ? dflt : Number(process.env[name]));
-const KNEE_STEPS: Record<Traffic, number[]> = { data: [50, 100, 200, 300, 400], audio: [10, 25, 50, 100, 200], video: [5, 10, 20, 40, 80] };
+const KNEE_STEPS: Record<Traffic, number[]> = { data: [10, 25, 50, 100, 200, 300], audio: [5, 10, 25, 50, 100], video: [2, 5, 10, 20, 40] };
 const load1 = () => Math.round(loadavg()[0]! * 100) / 100;
 
 const spec = (o: Partial<LoadSpec>): LoadSpec => ({

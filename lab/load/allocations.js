@@ -1,9 +1,9 @@
-// Background load for `icelab load --allocations M`: M TURN allocations over UDP, in pairs that
+// Background load for `icelab load --allocations M` (.js, not .mjs: the build copies .js files; the package is ESM): M TURN allocations over UDP, in pairs that
 // relay to each other through channels (ChannelData both ways at `pps` packets/s of `bytes`).
 // Messages are built and parsed by @msimerson/stun, the project's STUN codec. It runs as its own
 // process inside a lab host (`ip netns exec`), so every packet stays in the lab.
 //
-//   node allocations.mjs '<json: { server: {host, port}, auth: {username, password}, allocations, pps, bytes, maxS }>'
+//   node allocations.js '<json: { server: {host, port}, auth: {username, password}, allocations, pps, bytes, maxS }>'
 //
 // Prints one JSON line per second on stdout: { active, failed: {code: n}, sentPps, lossPct }.
 // Ends on SIGTERM or stdin closing (deleting its allocations), and after maxS seconds in any case.
