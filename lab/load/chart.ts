@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import type { LoadSample, Thresholds } from './summary.ts';
 
 interface Series {
@@ -19,7 +20,7 @@ const RIGHT = 180;
 const PANEL_H = 100;
 const GAP = 34;
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (x: number) => (x >= 100 ? Math.round(x).toString() : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x >= 100 ? Math.round(x).toString() : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 /** The panels of a load run: what the calls saw, then what the server did, all on one time axis. */
 export function loadPanels(samples: readonly LoadSample[], t: Thresholds): Panel[] {
@@ -38,9 +39,11 @@ export function loadPanels(samples: readonly LoadSample[], t: Thresholds): Panel
       series: [{ name: 'probe loss', color: '#d62828', values: col((s) => s.lossPct) }, { name: 'not sent (browser behind)', color: '#f77f00', values: col((s) => s.skippedPct) }, { name: 'RTP loss', color: '#0077b6', values: col((s) => s.rtpLossPct) }, { name: 'background loss', color: '#999', values: col((s) => s.background?.lossPct) }],
       limit: { value: t.maxLossPct, name: '--max-loss' },
     },
-    { title: 'TURN server CPU (100 = one core) and 1-min load average ×100', unit: '%', series: [{ name: 'turnserver CPU', color: '#d62828', values: col((s) => s.server?.cpuPct) }, { name: 'load average ×100', color: '#999', values: col((s) => s.loadAverage * 100) }] },
+    { title: 'TURN server CPU (100 = one core)', unit: '%', series: [{ name: 'turnserver CPU', color: '#d62828', values: col((s) => s.server?.cpuPct) }] },
     { title: 'TURN allocations', unit: 'allocations', series: [{ name: 'on the server', color: '#2a9d3f', values: col((s) => s.server?.allocations) }, { name: 'background client', color: '#999', values: col((s) => s.background?.active) }] },
     { title: 'relayed packets per second (into the server)', unit: 'pkt/s', series: [{ name: 'relayed', color: '#0077b6', values: col((s) => s.server?.relayedPps) }] },
+    // Above the core count the machine itself is short of CPU: every figure above is then the machine's too.
+    { title: '1-min load average of the machine', unit: '', series: [{ name: 'load average', color: '#555', values: col((s) => s.loadAverage) }], limit: { value: cpus().length, name: 'cores' } },
   ];
 }
 
