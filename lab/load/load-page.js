@@ -104,7 +104,7 @@
       }
     }
   }
-  const pumpTimer = setInterval(pump, 20);
+  setInterval(pump, 20);
 
   /** What getStats says of one connection: the selected pair's RTT, and inbound RTP loss and jitter. */
   async function readStats(c) {
@@ -159,11 +159,6 @@
         calls.get(id)?.pc.close();
         calls.delete(id);
       }
-    },
-    closeAll() {
-      clearInterval(pumpTimer);
-      for (const c of calls.values()) c.pc.close();
-      calls.clear();
     },
   };
 })();

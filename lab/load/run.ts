@@ -140,7 +140,7 @@ interface LoadApi {
   accept(list: { id: string; sdp: string }[]): Promise<(string | null)[]>;
   tick(statsPerTick: number): Promise<{ created: number; calls: PageCall[] }>;
   stopSending(): void;
-  closeAll(): void;
+  close(ids: string[]): void;
 }
 interface PageOptions {
   iceServers: IceServer[];
@@ -287,9 +287,13 @@ async function signal_(r: CallRecord, pa: Promise<LoadPage>, pb: Promise<LoadPag
     for (const e of off.errors) r.errors.add(e);
     if (!off.relays) return r.fail(r.code());
     const [ans] = await b.page.evaluate((x) => (window as unknown as LoadWindow).icelabLoad.answers([x]), { id: r.id, sdp: off.sdp, o });
-    if (!ans || ans.error) return r.fail('error');
-    for (const e of ans.errors) r.errors.add(e);
-    if (!ans.relays) return r.fail(r.code());
+    for (const e of ans?.errors ?? []) r.errors.add(e);
+    if (!ans || ans.error || !ans.relays) {
+      r.fail(ans && !ans.error ? r.code() : 'error');
+      // Hung up, as an app would: the offerer's allocation is released (its pages go on with the other calls).
+      await Promise.all([a, b].map((p) => p.page.evaluate((id) => (window as unknown as LoadWindow).icelabLoad.close([id]), r.id).catch(() => undefined)));
+      return;
+    }
     const [err] = await a.page.evaluate((x) => (window as unknown as LoadWindow).icelabLoad.accept([x]), { id: r.id, sdp: ans.sdp });
     if (err) r.fail('error');
   } catch {
