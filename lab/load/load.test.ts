@@ -64,9 +64,11 @@ describe('icelab load against a deliberately limited coturn service @integration
     const unlimited = await loadThrough([], spec({}));
     const limited = await loadThrough(['--max-bps=4000'], spec({}));
     expect(unlimited.calls.connected, `calls connected without a limit: ${summaryLine(unlimited)}`).to.equal(4);
-    expect(unlimited.lossPct!, 'loss without a limit').to.be.below(1);
+    // On a machine short of CPU the browsers themselves drop a little (skipped probes): the control
+    // bounds that, and the limit must cost far more than it.
+    expect(unlimited.lossPct!, `loss without a limit: ${summaryLine(unlimited)}`).to.be.below(10);
     expect(limited.calls.connected, `calls connected with the limit: ${summaryLine(limited)}`).to.equal(4);
-    expect(limited.lossPct!, 'loss with max-bps=4000').to.be.above(20);
+    expect(limited.lossPct!, `loss with max-bps=4000: ${summaryLine(limited)}`).to.be.above(20).and.above(unlimited.lossPct! + 15);
     expect(limited.verdict.reasons.join('; ')).to.match(/loss .* > --max-loss 1%/);
   });
 });
