@@ -15,6 +15,7 @@ import { browsers } from './bench-sections/browsers.ts';
 import { turn } from './bench-sections/turn.ts';
 import { suites } from './bench-sections/suites.ts';
 import { startup } from './bench-sections/startup.ts';
+import { load } from './bench-sections/load.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
@@ -102,6 +103,8 @@ export const sections: Record<string, Section> = {
   turn,
   // Minutes, not seconds: the PR selection of every suite and the full matrix, once each.
   suites,
+  // Minutes too: 200 calls held 60 s, 2,000 allocations, and the knee per traffic kind.
+  load,
 };
 
 async function main(): Promise<number> {

@@ -37,6 +37,13 @@ Usage:
                                               your app's page in each peer ({peer}, {index} in
                                               the URL), lab and services up; exit 0 when every
                                               peer connection settles as the oracle predicts
+  icelab load [--calls N] [--ice turn-udp|turn-tcp|turns-tcp] [--traffic data|audio|video]
+              [--duration s] [--ramp <calls/s>] [--engines <list>] [--turn lab|service:<name>]
+              [--topology <file>] [--allocations M]
+              [--turn-config <line,…>] [--max-loss %] [--max-connect-p95 ms] [--json]
+                                              relay-only calls through one TURN server, sampled
+                                              every second: reports/load/<time>/load.{json,svg,html};
+                                              exit 0 within the thresholds, 1 not, 130 on Ctrl-C
   icelab report [--results <dir>] [--out <dir>] [--claims <file>] [--json]
                                               Allure report from reports/allure-results
 
@@ -90,6 +97,14 @@ export async function main(argv: string[]): Promise<number> {
       claims: { type: 'string' },
       peers: { type: 'string' },
       run: { type: 'string' },
+      calls: { type: 'string' },
+      traffic: { type: 'string' },
+      duration: { type: 'string' },
+      ramp: { type: 'string' },
+      allocations: { type: 'string' },
+      'turn-config': { type: 'string' },
+      'max-loss': { type: 'string' },
+      'max-connect-p95': { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -146,6 +161,13 @@ export async function main(argv: string[]): Promise<number> {
       requireRoot();
       if (opts.topology) await checkMachineLinks(opts.topology);
       return openCommand(plan, opts);
+    }
+    case 'load': {
+      const { loadCommand, planLoad } = await import('./load.ts');
+      const opts = { calls: values.calls, ice: values.ice, traffic: values.traffic, duration: values.duration, ramp: values.ramp, engines: values.engines, turn: values.turn, topology: values.topology, turnConfig: values['turn-config'], allocations: values.allocations, maxLoss: values['max-loss'], maxConnectP95: values['max-connect-p95'], json: values.json };
+      const plan = planLoad(opts);
+      requireRoot();
+      return loadCommand(plan, opts);
     }
     case 'report': {
       const { reportCommand } = await import('./report.ts');
