@@ -10,7 +10,8 @@ const { iceServers } = await (await fetch('/config')).json();
 const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
 $('local').srcObject = stream;
 const peer = new Peer(`${room}-${me}`, {
-  host: location.hostname, port: Number(location.port || 443), secure: true, path: '/peerjs',
+  host: location.hostname, port: Number(location.port || (location.protocol === 'https:' ? 443 : 80)),
+  secure: location.protocol === 'https:', path: '/peerjs',
   config: { iceServers },
 });
 peer.on('error', (e) => status(`error: ${e.type}`));

@@ -14,7 +14,7 @@ async function join(room) {
   pc.ontrack = (e) => { $('remote').srcObject = e.streams[0]; };
   pc.onconnectionstatechange = () => status(pc.connectionState);
 
-  const ws = new WebSocket(`wss://${location.host}/ws?room=${encodeURIComponent(room)}`);
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?room=${encodeURIComponent(room)}`);
   const send = (m) => ws.send(JSON.stringify(m));
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', candidate: e.candidate }); };
   // Candidates that arrive before the description they belong to wait for it.
