@@ -26,6 +26,14 @@ describe('nftables rendering', () => {
     expect(nft).to.include('priority srcnat + 1');
     expect(nft).to.match(/iifname "wan0" ip daddr 198\.18\.2\.1 udp dport @mapped0 dnat to 10\.1\.0\.10/);
   });
+  it('one-to-one: every packet to the public address goes to the one host, TCP as UDP; it leaves from that address with its own port', () => {
+    const nft = router('one-to-one');
+    expect(nft, 'all protocols and ports forwarded, from outside and hairpinned from the LAN').to.match(/\n    ip daddr 198\.18\.2\.1 dnat to 10\.1\.0\.10\n/);
+    expect(nft, 'a static source NAT (no port range: ports kept)').to.match(/oifname "wan0" ip saddr 10\.1\.0\.10 snat to 198\.18\.2\.1\n/);
+    expect(nft, 'hairpinned packets seem to come from the public address').to.include('oifname "lan0" ct status dnat ip saddr 10.1.0.0/24 snat to 198.18.2.1');
+    expect(nft, 'no masquerade, no per-port sets').not.to.match(/masquerade|@mapped|@peers/);
+    expect(nft, 'what is not forwarded (nothing, with a client) is still dropped').to.include('iifname "wan0" ct state new ct status and dnat == 0 drop');
+  });
   it('restricted cone: admits only remote addresses the host contacted', () => {
     expect(router('restricted-cone')).to.match(/udp dport \. ip saddr @peers0 dnat to 10\.1\.0\.10/);
   });

@@ -154,6 +154,7 @@ export function clientIps(r: PlannedRouter, t: Topology): string[] {
  */
 export function renderRouterNft(r: PlannedRouter, clients: readonly string[]): string {
   const nat: Nat = r.nat;
+  if (nat.oneToOne) return renderOneToOneNft(r, clients[0] ?? null);
   const life = `${nat.mappingLifetime}s`;
   const eim = nat.mapping === 'endpoint-independent';
   const trackPorts = eim && (nat.filtering === 'endpoint-independent' || nat.hairpinning);
@@ -180,11 +181,7 @@ export function renderRouterNft(r: PlannedRouter, clients: readonly string[]): s
   if (nat.hairpinning) post.push(`oifname "lan0" ct status dnat ip saddr ${r.lanSubnet} snat to ${r.wanIp}`);
   post.push(`oifname "wan0" masquerade${eim ? '' : ' fully-random'}`);
   const unsolicited = nat.unsolicited === 'reject' ? 'reject with icmp type port-unreachable' : 'drop';
-  const fw = r.firewall;
-  const forward: string[] = [];
-  if (fw?.udp === 'block') forward.push('iifname "lan0" meta l4proto udp drop');
-  if (fw?.tcpPorts) forward.push(`iifname "lan0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`);
-  forward.push(`iifname "wan0" ct state new ct status and dnat == 0 ${unsolicited}`);
+  const forward = [...firewallRules(r.firewall), `iifname "wan0" ct state new ct status and dnat == 0 ${unsolicited}`];
   return table([
     ...sets,
     chain('prerouting', 'nat', 'prerouting', 'dstnat', pre),
@@ -193,6 +190,27 @@ export function renderRouterNft(r: PlannedRouter, clients: readonly string[]): s
     chain('input', 'filter', 'input', 'filter', [`iifname "wan0" ct state new ${unsolicited}`]),
     chain('forward', 'filter', 'forward', 'filter', forward),
   ]);
+}
+
+/**
+ * A static 1:1 NAT (a cloud's elastic IP): everything sent to the public address, whatever the
+ * protocol and port, is its client's, from outside and from the LAN (hairpinning); what the client
+ * sends out leaves from the public address with its own port. Validation allows one client.
+ */
+function renderOneToOneNft(r: PlannedRouter, client: string | null): string {
+  const pre = client ? [`ip daddr ${r.wanIp} dnat to ${client}`] : [];
+  const post = client ? [`oifname "lan0" ct status dnat ip saddr ${r.lanSubnet} snat to ${r.wanIp}`, `oifname "wan0" ip saddr ${client} snat to ${r.wanIp}`] : [];
+  return table([
+    chain('prerouting', 'nat', 'prerouting', 'dstnat', pre),
+    chain('postrouting', 'nat', 'postrouting', 'srcnat', post),
+    chain('input', 'filter', 'input', 'filter', ['iifname "wan0" ct state new drop']),
+    chain('forward', 'filter', 'forward', 'filter', [...firewallRules(r.firewall), 'iifname "wan0" ct state new ct status and dnat == 0 drop']),
+  ]);
+}
+
+/** What a router's firewall drops of what its LAN sends out. */
+function firewallRules(fw: Firewall | null): string[] {
+  return [...(fw?.udp === 'block' ? ['iifname "lan0" meta l4proto udp drop'] : []), ...(fw?.tcpPorts ? [`iifname "lan0" tcp dport != { ${fw.tcpPorts.join(', ')} } drop`] : [])];
 }
 
 /** TURN hosts also answer on the ports firewalls let through: 443 to the TLS listener (which also takes plain TCP), 80 to plain TCP. */

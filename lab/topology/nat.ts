@@ -19,6 +19,12 @@ export const NatSchema = z
     mappingLifetime: z.number().int().min(1).max(86400).default(120),
     /** What the router does with unsolicited inbound packets: drop silently (home routers) or answer ICMP port unreachable. */
     unsolicited: z.enum(['drop', 'reject']).default('drop'),
+    /**
+     * Static 1:1 NAT (RFC 2663 section 4.1, a cloud's elastic IP): the router's public address is
+     * its one LAN client's, every port of it forwarded, TCP as UDP. Needs endpoint-independent
+     * mapping and filtering (all ports forwarded is no filtering at all).
+     */
+    oneToOne: z.boolean().default(false),
   })
   .strict();
 export type NatInput = z.input<typeof NatSchema>;
@@ -92,7 +98,7 @@ export function linkProblems(link: Link, path: string, support: LinkSupport): Pr
     }));
 }
 
-export { DEFAULT_PRESET, PRESETS, PRESET_NAMES, type PresetName } from './presets.ts';
+export { ALL_PRESET_NAMES, DEFAULT_PRESET, PRESETS, PRESET_NAMES, SERVER_PRESET_NAMES, type PresetName } from './presets.ts';
 
 const RANK: Record<Behaviour, number> = {
   'endpoint-independent': 0,
@@ -120,6 +126,8 @@ export function effectiveNat(chain: readonly Nat[]): Nat | null {
     portPreservation: acc.portPreservation && n.portPreservation,
     mappingLifetime: Math.min(acc.mappingLifetime, n.mappingLifetime),
     unsolicited: acc.unsolicited === 'reject' || n.unsolicited === 'reject' ? 'reject' : 'drop',
+    // Inbound connections reach the host only when every NAT on the way forwards them.
+    oneToOne: acc.oneToOne && n.oneToOne,
   }));
 }
 
@@ -131,6 +139,14 @@ export function natProblems(nat: Nat, written: ReadonlySet<string>, path: string
   const problems: Problem[] = [];
   const at = (key: keyof Nat, message: string) => problems.push({ path: `${path}.${key}`, message });
   const eim = nat.mapping === 'endpoint-independent';
+  if (nat.oneToOne) {
+    const ei = (key: 'mapping' | 'filtering') => {
+      if (nat[key] !== 'endpoint-independent') at(key, `a one-to-one NAT forwards every port, which is endpoint-independent ${key}; set ${key}: endpoint-independent or remove "oneToOne"`);
+    };
+    ei('mapping');
+    ei('filtering');
+    if (nat.mapping !== 'endpoint-independent') return problems;
+  }
   if (nat.mapping === 'address-dependent') {
     // The mapping has to change anyway: what else depends on it would only repeat that.
     at('mapping', 'address-dependent mapping is not supported by the lab yet; use "endpoint-independent" or "address-and-port-dependent"');

@@ -50,13 +50,13 @@ describe('topology', () => {
       bogus: 1,
     });
     expect(found).to.deep.equal([
-      'hosts[0].nat: unknown preset "cone"; presets: open, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked, double-nat',
+      'hosts[0].nat: unknown preset "cone"; presets: open, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked, double-nat, one-to-one',
       'hosts[2].nta: unknown key; did you mean "nat"?',
       'hosts[3].nat[1].filtering: Invalid option: expected one of "endpoint-independent"|"address-dependent"|"address-and-port-dependent"',
       'hosts[4].nat.hairpining: unknown key; did you mean "hairpinning"?',
       'hosts[5].link.lossPercent: at most two decimals (loss is dropped in steps of 0.01 %)',
       'hosts[5].link.delay: unknown key; did you mean "delayMs"?',
-      'bogus: unknown key; allowed here: turn, routers, hosts',
+      'bogus: unknown key; allowed here: turn, routers, hosts, services',
       'hosts[4].nat.mapping: address-and-port-dependent mapping cannot hairpin (the hairpinned packet must find the LAN port) and hairpinning defaults to true: add "hairpinning: false", or use endpoint-independent mapping',
       'hosts[1].name: name "a" is already used by hosts[0].name; names must be unique',
       'routers[0].nat.filtering: "endpoint-independent" filtering needs endpoint-independent mapping (inbound packets must find the LAN port); use "address-and-port-dependent" or change the mapping',
@@ -177,6 +177,77 @@ describe('topology', () => {
       'routers[0].upstream: routers form a cycle through "r1"',
       'routers[1].upstream: routers form a cycle through "r2"',
     ]);
+  });
+
+  describe('services', () => {
+    it('plans each service in a host of its own, public by default, reachable at <name>.lab.test; behind a NAT at its router\'s address', () => {
+      const t = planTopology({
+        hosts: [{ name: 'a' }],
+        services: [
+          { name: 'web', command: 'node server.js', cwd: '/app', env: { A: '1' }, port: 8080, tls: true },
+          { name: 'sfu', image: 'example/sfu:1', nat: 'one-to-one', ready: { log: 'listening', timeoutMs: 5000 } },
+          { name: 'dev', forward: 5173 },
+        ],
+      });
+      expect(t.hosts.map((h) => h.name), 'each service has a lab host named after it, after the LAN hosts').to.deep.equal(['a', 'web', 'sfu', 'dev']);
+      const [web, sfu, dev] = t.services;
+      expect(web).to.deep.include({ hostname: 'web.lab.test', ip: '198.18.1.1', publicIp: '198.18.1.1', port: 8080, tls: true });
+      expect(web!.source).to.deep.equal({ kind: 'command', command: 'node server.js', cwd: '/app', env: { A: '1' } });
+      expect(web!.ready, 'a port and no ready: up once it listens').to.deep.equal({ kind: 'tcp', port: 8080, timeoutMs: 30_000 });
+      expect(t.hosts.find((h) => h.name === 'web')!.nat, 'public unless it says otherwise').to.equal(null);
+      expect(sfu!.ip).to.match(/^10\./);
+      expect(sfu!.publicIp, "reached at its one-to-one router's public address").to.equal(t.routers.find((r) => r.name === 'sfu-nat')!.wanIp);
+      expect(t.hosts.find((h) => h.name === 'sfu')!.nat).to.deep.include({ mapping: 'endpoint-independent', filtering: 'endpoint-independent', portPreservation: true, oneToOne: true });
+      expect(sfu!.ready).to.deep.equal({ kind: 'log', text: 'listening', timeoutMs: 5000 });
+      expect(dev!.source).to.deep.equal({ kind: 'forward', loopbackPort: 5173 });
+      expect(dev!.port, "a forward serves in the lab on the loopback server's port").to.equal(5173);
+    });
+
+    it('reports what a service leaves open or contradicts, each at its field', () => {
+      expect(
+        problems({
+          hosts: [{ name: 'a' }],
+          services: [
+            { name: 'a', comand: 'x', port: 80 },
+            { name: 'b', forward: 3000, command: 'x', cwd: '/' },
+            { name: 'c', command: 'x' },
+            { name: 'd', command: 'x', ready: { http: '/health', tcp: 80 } },
+            { name: 'e', command: 'x', tls: true, ready: { log: 'up' } },
+            { name: 'f', command: 'x', tls: true, port: 443 },
+            { name: 'g', command: 'x', port: 80, nat: 'cone' },
+            { name: 'h', command: 'x', port: 80, behind: 'nowhere' },
+          ],
+        }),
+      ).to.deep.equal([
+        'services[0].comand: unknown key; did you mean "command"?',
+        'services[6].nat: unknown preset "cone"; presets: open, full-cone, restricted-cone, port-restricted-cone, symmetric, udp-blocked, double-nat, one-to-one',
+        'services[0].name: name "a" is already used by hosts[0].name; names must be unique',
+        'services[7].behind: no router named "nowhere"; declare it under "routers"',
+        'services[0]: say what runs: "command" (in the service\'s host), "image" (a container) or "forward" (a server on this machine\'s loopback)',
+        'services[1].command: a forward relays to a server already running on this machine, so "command" would never be used; remove it, or remove "forward"',
+        'services[1].cwd: a forward relays to a server already running on this machine, so "cwd" would never be used; remove it, or remove "forward"',
+        'services[2].ready: required: the lab must know when the service is up; give ready (http, tcp or log), or port (up once it listens there)',
+        'services[3].ready: give exactly one of http, tcp, log (found http and tcp)',
+        'services[3].ready.http: an HTTP check asks the service\'s "port": add port',
+        'services[4].tls: TLS is terminated on 443 and passed on as plain HTTP to "port": add port',
+        'services[5].port: with tls: true the lab listens on 443 itself; serve plain HTTP on another port',
+      ]);
+    });
+
+    it('a one-to-one NAT has no filtering and one client', () => {
+      expect(
+        problems({
+          routers: [{ name: 'eip', nat: { oneToOne: true } }],
+          hosts: [{ name: 'a', behind: 'eip' }, { name: 'b', nat: { oneToOne: true, mapping: 'address-and-port-dependent', hairpinning: false } }],
+          services: [{ name: 's', command: 'x', port: 80, behind: 'eip' }],
+        }),
+      ).to.deep.equal([
+        'hosts[1].nat.mapping: a one-to-one NAT forwards every port, which is endpoint-independent mapping; set mapping: endpoint-independent or remove "oneToOne"',
+        'hosts[1].nat.filtering: a one-to-one NAT forwards every port, which is endpoint-independent filtering; set filtering: endpoint-independent or remove "oneToOne"',
+        'routers[0].nat.filtering: a one-to-one NAT forwards every port, which is endpoint-independent filtering; set filtering: endpoint-independent or remove "oneToOne"',
+        'routers[0].nat: a one-to-one NAT forwards every port to one client, and 2 are behind "eip" (hosts[0], services[0]); give each its own router',
+      ]);
+    });
   });
 
   it('suggests the key a typo meant, and nothing for a word far from every key', () => {

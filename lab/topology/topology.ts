@@ -4,6 +4,7 @@ import {
   FirewallSchema,
   LinkSchema,
   NatSchema,
+  ALL_PRESET_NAMES,
   PRESETS,
   PRESET_NAMES,
   combinedFirewall,
@@ -25,7 +26,7 @@ const Name = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,31}$/, 'a name is 1-32 characters: lower-case letters, digits and "-", starting with a letter');
 
-const PresetRef = z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]);
+const PresetRef = z.enum(ALL_PRESET_NAMES as [PresetName, ...PresetName[]]);
 
 export const TurnSchema = z
   .object({
@@ -55,7 +56,7 @@ export const HostSchema = z
     nat: z
       .union([PresetRef, NatSchema, z.array(NatSchema).min(1)], {
         // A string that is not a preset is the usual mistake: name the presets instead of "Invalid input".
-        error: (iss) => (typeof iss.input === 'string' ? `unknown preset "${iss.input}"; presets: ${PRESET_NAMES.join(', ')}` : 'a preset name, a NAT object ({ mapping, filtering, … }) or a list of them (double NAT)'),
+        error: (iss) => (typeof iss.input === 'string' ? `unknown preset "${iss.input}"; presets: ${ALL_PRESET_NAMES.join(', ')}` : 'a preset name, a NAT object ({ mapping, filtering, … }) or a list of them (double NAT)'),
       })
       .optional(),
     /** A router declared in `routers` (several hosts may share one LAN). Excludes `nat`. */
@@ -65,11 +66,51 @@ export const HostSchema = z
   })
   .strict();
 
+const Port = z.number().int().min(1).max(65535);
+
+/** When a service is up: exactly one of `http`, `tcp`, `log`, awaited for at most `timeoutMs`. */
+export const ReadySchema = z
+  .object({
+    /** A GET of this path on the service's `port` answers with a status below 400. */
+    http: z.string().regex(/^\//, 'a path starting with "/", e.g. /health').optional(),
+    /** Something listens on this TCP port in the service's host. */
+    tcp: Port.optional(),
+    /** This text appears in the service's log (its stdout and stderr). */
+    log: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  })
+  .strict();
+
+/** A server of the app under test, in a lab host of its own named after it (`<name>.lab.test`). */
+export const ServiceSchema = z
+  .object({
+    name: Name,
+    /** Run by /bin/sh inside the service's host (with `cwd` and `env`). */
+    command: z.string().min(1).optional(),
+    cwd: z.string().min(1).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    /** A container image (started with testcontainers, wired into the service's host); `command` replaces its command. */
+    image: z.string().min(1).optional(),
+    /** A server on this machine's loopback (a dev server) at this port, reachable in the lab under the service's name (TCP only). */
+    forward: Port.optional(),
+    /** The port the service serves on (a forward's: the same as on the loopback unless given). */
+    port: Port.optional(),
+    /** The lab terminates TLS on 443 with a certificate for `<name>.lab.test` and passes plain HTTP on to `port`. */
+    tls: z.boolean().default(false),
+    ready: ReadySchema.optional(),
+    /** As for hosts: a preset (`one-to-one` for a server with a cloud elastic IP) or NAT object(s); left out = a public address. */
+    nat: HostSchema.shape.nat,
+    /** A router declared in `routers`. Excludes `nat`. */
+    behind: Name.optional(),
+  })
+  .strict();
+
 export const TopologySchema = z
   .object({
     turn: z.array(TurnSchema).min(1).default([{ name: 'turn', provider: 'process' }]),
     routers: z.array(RouterSchema).default([]),
     hosts: z.array(HostSchema).min(1),
+    services: z.array(ServiceSchema).default([]),
   })
   .strict();
 
@@ -123,13 +164,39 @@ export interface PlannedHost {
   ownFirewall: Firewall | null;
   link: Link | null;
 }
+/** What runs a service: a command in its host, a container wired into it, or a relay to this machine's loopback. */
+export type ServiceSource =
+  | { kind: 'command'; command: string; cwd: string | null; env: Record<string, string> }
+  | { kind: 'image'; image: string; command: string | null; cwd: string | null; env: Record<string, string> }
+  | { kind: 'forward'; loopbackPort: number };
+/** What "up" means for a service. */
+export type PlannedReady = { timeoutMs: number } & ({ kind: 'http'; path: string; port: number } | { kind: 'tcp'; port: number } | { kind: 'log'; text: string });
+export interface PlannedService {
+  /** Also the name of the lab host it runs in. */
+  name: string;
+  /** What every lab host resolves to `publicIp`. */
+  hostname: string;
+  source: ServiceSource;
+  port: number | null;
+  tls: boolean;
+  ready: PlannedReady;
+  /** Its address on its own segment (private behind a NAT). */
+  ip: string;
+  /** Where the rest of the lab reaches it: its own address, or its outermost router's behind NATs. */
+  publicIp: string;
+}
 /** A validated topology with every address assigned: what the network layer builds. */
 export interface Topology {
   turn: PlannedTurn[];
   routers: PlannedRouter[];
+  /** LAN hosts, then the hosts of the services (named after them). */
   hosts: PlannedHost[];
+  services: PlannedService[];
   publicSubnet: string;
 }
+
+/** The name lab hosts resolve a TURN server or a service by (each host's /etc/hosts). */
+export const labHostname = (name: string): string => `${name}.lab.test`;
 
 /** The routers on a host's way out, innermost first. */
 export const routersOf = (t: Topology, h: PlannedHost): PlannedRouter[] => h.routers.map((name) => t.routers.find((r) => r.name === name)!);
@@ -194,21 +261,33 @@ interface Entry<T> {
   raw: Record<string, unknown>;
   valid: Partial<T>;
 }
+type ParsedService = Parsed['services'][number];
 interface Written {
   turn: Entry<Parsed['turn'][number]>[];
   routers: Entry<Parsed['routers'][number]>[];
+  /** LAN hosts, then each service as the host it runs in. */
   hosts: Entry<ParsedHost>[];
+  services: Entry<ParsedService>[];
 }
 
 function written(input: unknown): Written {
-  const list = <S extends z.ZodObject>(key: 'turn' | 'routers' | 'hosts', schema: S): Entry<z.output<S>>[] => {
+  const list = <S extends z.ZodObject>(key: 'turn' | 'routers' | 'hosts' | 'services', schema: S): Entry<z.output<S>>[] => {
     const given = isRecord(input) ? input[key] : undefined;
     // A list left out is its default (one TURN server, no routers).
     const items: unknown[] = given === undefined ? (TopologySchema.shape[key].safeParse(undefined).data ?? []) : Array.isArray(given) ? given : [];
     return items.map((item, i) => ({ path: `${key}[${i}]`, raw: isRecord(item) ? item : {}, valid: validFields(schema, item) }));
   };
-  return { turn: list('turn', TurnSchema), routers: list('routers', RouterSchema), hosts: list('hosts', HostSchema) };
+  const services = list('services', ServiceSchema);
+  return { turn: list('turn', TurnSchema), routers: list('routers', RouterSchema), hosts: [...list('hosts', HostSchema), ...services.map(serviceHostEntry)], services };
 }
+
+/** A service's host as a host entry: its name, NAT and router; public unless it says otherwise. */
+function serviceHostEntry(e: Entry<ParsedService>): Entry<ParsedHost> {
+  const raw = Object.fromEntries(Object.entries(e.raw).filter(([k]) => k === 'name' || k === 'nat' || k === 'behind'));
+  const valid = validFields(HostSchema, raw);
+  return { path: e.path, raw, valid: raw.nat === undefined && raw.behind === undefined ? { ...valid, nat: 'open' } : valid };
+}
+const serviceHost = (s: ParsedService): ParsedHost => ({ name: s.name, nat: s.nat ?? (s.behind === undefined ? 'open' : undefined), behind: s.behind });
 
 /** What a host's `nat` stands for: its NATs innermost first, the preset's name, and the preset's firewall. */
 function hostNats(nat: ParsedHost['nat']): { preset: PresetName | 'custom'; chain: Nat[]; firewall: Firewall | null } {
@@ -293,8 +372,44 @@ function semanticProblems(t: Written, links: LinkSupport | null): Problem[] {
   if (links) {
     for (const e of [...t.routers, ...t.hosts]) if (e.valid.link) problems.push(...linkProblems(e.valid.link, `${e.path}.link`, links));
   }
+  problems.push(...t.services.flatMap(serviceProblems), ...oneToOneProblems(t));
   if (routerCount > MAX_ROUTERS) problems.push({ path: 'routers', message: `at most ${MAX_ROUTERS} routers (declared ones and those of hosts' NATs); this topology has ${routerCount}` });
   return problems;
+}
+
+/** What a service entry leaves open or contradicts: what runs, when it is up, where TLS passes HTTP on to. */
+function serviceProblems(e: Entry<ParsedService>): Problem[] {
+  const problems: Problem[] = [];
+  const at = (field: string, message: string) => problems.push({ path: field ? `${e.path}.${field}` : e.path, message });
+  const given = (k: string) => e.raw[k] !== undefined;
+  const port = e.valid.port ?? e.valid.forward;
+  if (!given('command') && !given('image') && !given('forward')) at('', 'say what runs: "command" (in the service\'s host), "image" (a container) or "forward" (a server on this machine\'s loopback)');
+  if (given('forward')) {
+    for (const k of ['command', 'image', 'cwd', 'env']) if (given(k)) at(k, `a forward relays to a server already running on this machine, so "${k}" would never be used; remove it, or remove "forward"`);
+  }
+  if (given('cwd') && !given('command') && !given('image')) at('cwd', '"cwd" is where "command" runs; add a command or remove cwd');
+  const ready = e.valid.ready;
+  if (ready) {
+    const kinds = (['http', 'tcp', 'log'] as const).filter((k) => ready[k] !== undefined);
+    if (kinds.length !== 1) at('ready', `give exactly one of http, tcp, log${kinds.length ? ` (found ${kinds.join(' and ')})` : ''}`);
+    if (ready.http !== undefined && port === undefined) at('ready.http', 'an HTTP check asks the service\'s "port": add port');
+  } else if (!given('ready') && port === undefined && !given('forward')) {
+    at('ready', 'required: the lab must know when the service is up; give ready (http, tcp or log), or port (up once it listens there)');
+  }
+  if (e.valid.tls && port === undefined) at('tls', 'TLS is terminated on 443 and passed on as plain HTTP to "port": add port');
+  if (e.valid.tls && port === 443) at('port', 'with tls: true the lab listens on 443 itself; serve plain HTTP on another port');
+  return problems;
+}
+
+/** A one-to-one NAT forwards every port of its public address to one client: a second would get nothing. */
+function oneToOneProblems(t: Written): Problem[] {
+  return t.routers.flatMap((r) => {
+    if (!r.valid.nat || !normaliseNat(r.valid.nat).oneToOne || !r.valid.name) return [];
+    const clients = [...t.hosts.filter((h) => h.valid.behind === r.valid.name), ...t.routers.filter((d) => d.valid.upstream === r.valid.name)];
+    return clients.length > 1
+      ? [{ path: `${r.path}.nat`, message: `a one-to-one NAT forwards every port to one client, and ${clients.length} are behind "${r.valid.name}" (${clients.map((c) => c.path).join(', ')}); give each its own router` }]
+      : [];
+  });
 }
 
 /** The router where walking upstream from `start` comes back to a router already passed, if it does. */
@@ -311,7 +426,7 @@ function cycleThrough(start: string | undefined, upstreamOf: ReadonlyMap<string,
 function assignAddresses(t: Parsed): Topology {
   type RouterDraft = Pick<PlannedRouter, 'name' | 'nat' | 'firewall' | 'link' | 'upstream'>;
   const routers: RouterDraft[] = t.routers.map((r) => ({ name: r.name, nat: normaliseNat(r.nat), firewall: r.firewall ?? null, link: r.link ?? null, upstream: r.upstream ?? null }));
-  const hostDrafts = t.hosts.map((h) => {
+  const hostDrafts = [...t.hosts, ...t.services.map(serviceHost)].map((h) => {
     const own = h.behind === undefined ? hostNats(h.nat) : { preset: 'custom' as const, chain: [], firewall: null };
     const firewall = h.firewall ?? own.firewall;
     const mine = own.chain.map((nat, k) => ({
@@ -392,5 +507,27 @@ function assignAddresses(t: Parsed): Topology {
       link: h.link,
     };
   });
-  return { turn: plannedTurn, routers: [...plannedRouters.values()], hosts, publicSubnet: PUBLIC_SUBNET };
+  const services = t.services.map((s) => planService(s, hosts.find((h) => h.name === s.name)!, plannedRouters));
+  return { turn: plannedTurn, routers: [...plannedRouters.values()], hosts, services, publicSubnet: PUBLIC_SUBNET };
+}
+
+function planService(s: ParsedService, host: PlannedHost, routers: ReadonlyMap<string, PlannedRouter>): PlannedService {
+  const outer = host.routers.length ? routers.get(host.routers.at(-1)!)! : null;
+  const port = s.port ?? s.forward ?? null;
+  const env = s.env ?? {};
+  const source: ServiceSource =
+    s.forward !== undefined
+      ? { kind: 'forward', loopbackPort: s.forward }
+      : s.image !== undefined
+        ? { kind: 'image', image: s.image, command: s.command ?? null, cwd: s.cwd ?? null, env }
+        : { kind: 'command', command: s.command!, cwd: s.cwd ?? null, env };
+  return { name: s.name, hostname: labHostname(s.name), source, port, tls: s.tls, ready: planReady(s.ready, port), ip: host.ip, publicIp: outer ? outer.wanIp : host.ip };
+}
+
+/** Validation made sure of one kind (or a port to wait for) and of a port for an HTTP check. */
+function planReady(r: ParsedService['ready'], port: number | null): PlannedReady {
+  if (!r) return { kind: 'tcp', port: port!, timeoutMs: 30_000 };
+  if (r.http !== undefined) return { kind: 'http', path: r.http, port: port!, timeoutMs: r.timeoutMs };
+  if (r.tcp !== undefined) return { kind: 'tcp', port: r.tcp, timeoutMs: r.timeoutMs };
+  return { kind: 'log', text: r.log!, timeoutMs: r.timeoutMs };
 }
