@@ -9,8 +9,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 
 interface AppConfig {
   port: number;
-  /** Where the TURN server is (name or address) and the secret it shares with app servers. */
-  turnHost: string;
+  /** The STUN and TURN URLs (comma-separated in TURN_URLS) and the secret the TURN server shares with app servers. */
+  stunUrls: string[];
+  turnUrls: string[];
   turnSecret: string;
 }
 
@@ -20,7 +21,13 @@ function config(env: NodeJS.ProcessEnv): AppConfig {
     if (!v) throw new Error(`video-call: environment variable ${name} is not set`);
     return v;
   };
-  return { port: Number(env.PORT ?? 8080), turnHost: need('TURN_HOST'), turnSecret: need('TURN_SECRET') };
+  const urls = need('TURN_URLS').split(',');
+  return {
+    port: Number(env.PORT ?? 8080),
+    stunUrls: urls.filter((u) => u.startsWith('stun:')),
+    turnUrls: urls.filter((u) => !u.startsWith('stun:')),
+    turnSecret: need('TURN_SECRET'),
+  };
 }
 
 const PUBLIC = new URL('./public/', import.meta.url);
@@ -31,10 +38,7 @@ const TYPES: Record<string, string> = { html: 'text/html', js: 'text/javascript'
 function iceServers(c: AppConfig): RTCIceServer[] {
   const username = `${Math.floor(Date.now() / 1000) + 3600}:video-call`;
   const credential = createHmac('sha1', c.turnSecret).update(username).digest('base64');
-  return [
-    { urls: `stun:${c.turnHost}:3478` },
-    { urls: [`turn:${c.turnHost}:3478?transport=udp`, `turn:${c.turnHost}:443?transport=tcp`], username, credential },
-  ];
+  return [...(c.stunUrls.length ? [{ urls: c.stunUrls }] : []), { urls: c.turnUrls, username, credential }];
 }
 
 function serve(c: AppConfig, req: IncomingMessage, res: ServerResponse): void {
