@@ -13,11 +13,21 @@ const env = (name: string): string => {
 };
 const port = Number(process.env.PORT ?? 8080);
 const announced = process.env.ANNOUNCED_ADDRESS || undefined;
-// The lab's ready-made RTCIceServer list: the page gets it, and the bot uses it for its own TURN allocation.
+// The lab's ready-made RTCIceServer list goes to the page as is.
 const iceServers = JSON.parse(env('ICE_SERVERS')) as RTCIceServer[];
+/**
+ * The bot, like most media servers, asks no STUN server what its public address is (that would
+ * give it a server-reflexive candidate with the public address, and hide the failure this example
+ * shows); it relays through the TURN server over UDP (werift allocates on one TURN server).
+ */
+const turnUdp = (u: string) => /^turn:[^?]+(\?transport=udp)?$/.test(u);
+const botIce = iceServers.flatMap((s) => {
+  const url = [s.urls].flat().find(turnUdp);
+  return url ? [{ ...s, urls: url }] : [];
+}).slice(0, 1);
 
 async function answer(offer: { type: 'offer'; sdp: string }): Promise<{ type: string; sdp: string }> {
-  const pc = new RTCPeerConnection({ iceServers, ...(announced ? { iceAdditionalHostAddresses: [announced] } : {}) });
+  const pc = new RTCPeerConnection({ iceServers: botIce, ...(announced ? { iceAdditionalHostAddresses: [announced] } : {}) });
   pc.connectionStateChange.subscribe((s) => console.log(`peer connection ${s}`));
   pc.onTransceiverAdded.subscribe((t) => t.onTrack.subscribe((track) => void t.sender.replaceTrack(track)));
   pc.onDataChannel.subscribe((dc) => dc.onMessage.subscribe((m) => dc.send(m)));
