@@ -1,0 +1,145 @@
+import type { EngineName } from '../browsers/engines.ts';
+import { turnHostname, TURN_PORTS } from '../turn/coturn.ts';
+import type { Topology } from '../topology/topology.ts';
+import { classifyCall, outcomeMatches, sameLan, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from '../scenario/oracle.ts';
+import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict } from '../scenario/verdict.ts';
+import type { RecordedPeerConnection } from './recording.ts';
+
+/**
+ * Pure parts of judging an app's peer connection: which lab servers the app's iceServers name,
+ * which lab host is at the other end, and the verdict when only this end was recorded.
+ */
+
+/** The app's iceServers as the oracle reads them: lab servers, and URLs that name no lab server (unreachable in the lab). */
+export interface MappedIce {
+  ice: IceConfig;
+  ignored: string[];
+}
+
+/** `stun:198.18.0.10:3478`, `turn:turn.lab.test?transport=tcp`, `turns:…:443` → the lab server they name, or null. */
+export function iceServerOf(url: string, turnAddresses: readonly string[]): IceServerSpec | null {
+  const m = /^(stuns?|turns?):(\[[^\]]+\]|[^:?]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i.exec(url.trim());
+  if (!m) return null;
+  const scheme = m[1]!.toLowerCase();
+  if (!turnAddresses.includes(m[2]!.toLowerCase())) return null;
+  const tls = scheme.endsWith('s');
+  const port = m[3] ? Number(m[3]) : tls ? TURN_PORTS.tls : TURN_PORTS.udp;
+  if (scheme.startsWith('stun')) return tls ? null : { kind: 'stun', transport: 'udp', port };
+  const transport: RelayProtocol = tls ? 'tls' : (m[4]?.toLowerCase() as 'udp' | 'tcp' | undefined) ?? 'udp';
+  return { kind: 'turn', transport, port };
+}
+
+/** The IceConfig the oracle predicts from: the app's own servers, mapped to the lab's TURN/STUN. */
+export function mapIceServers(config: RecordedPeerConnection['config'], topology: Pick<Topology, 'turn'>): MappedIce {
+  const names = topology.turn.flatMap((t) => [...t.ips, turnHostname(t.name)]);
+  const servers: IceServerSpec[] = [];
+  const ignored: string[] = [];
+  for (const url of config.iceServers.flatMap((s) => s.urls)) {
+    const spec = iceServerOf(url, names);
+    if (spec) servers.push(spec);
+    else ignored.push(url);
+  }
+  return { ice: { servers, policy: config.iceTransportPolicy === 'relay' ? 'relay' : 'all' }, ignored };
+}
+
+/** Who is at the other end of a peer connection. */
+export type RemoteEnd = { host: string } | { service: string };
+
+/**
+ * The lab host whose addresses the other side's candidates carry: a host address first (LAN
+ * addresses are unique in a lab), then a router's public address when one host is behind it.
+ * TURN relay addresses say nothing about who relays. `services` maps a service's host to its name.
+ */
+export function remoteEndOf(topology: Topology, addresses: readonly string[], services: ReadonlyMap<string, string> = new Map()): RemoteEnd | null {
+  const end = (host: string): RemoteEnd => (services.has(host) ? { service: services.get(host)! } : { host });
+  const byIp = topology.hosts.find((h) => addresses.includes(h.ip));
+  if (byIp) return end(byIp.name);
+  for (const r of topology.routers.filter((x) => addresses.includes(x.wanIp))) {
+    const behind = topology.hosts.filter((h) => h.routers.at(-1) === r.name || h.routers[0] === r.name);
+    if (behind.length === 1) return end(behind[0]!.name);
+  }
+  return null;
+}
+
+/** `a=ice-ufrag:` of a description: pairs a recorded connection with the one at the other end. */
+export const ufragOf = (sdp: string | undefined): string | null => (sdp ? (/^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1] ?? null) : null);
+
+type LocalCandidateStats = { type: string; address?: string; ip?: string; port?: number; relayProtocol?: RelayProtocol };
+
+/** A relay's transport to its TURN server: the candidate's, its local-candidate stats' (Firefox), else its URL's. */
+function relayOf(c: RecordedPeerConnection['candidates'][number], stats: readonly LocalCandidateStats[]): RelayProtocol | null {
+  if (c.type !== 'relay') return null;
+  const local = stats.find((s) => s.type === 'local-candidate' && (s.address ?? s.ip) === c.address && s.port === c.port);
+  const fromUrl = c.url ? (c.url.startsWith('turns:') ? 'tls' : /transport=tcp/.test(c.url) ? 'tcp' : 'udp') : null;
+  return c.relayProtocol ?? local?.relayProtocol ?? fromUrl;
+}
+
+/** One recorded connection's ICE evidence as the verdict reads it. */
+export function checksOf(rec: RecordedPeerConnection, final: PairSnapshot, stats: readonly LocalCandidateStats[]): PeerChecks {
+  const gathered = rec.candidates.flatMap((c) => {
+    const line = parseCandidate(c.candidate);
+    return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
+  });
+  const received = rec.remoteCandidates.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
+  return { gathered, received, nominations: rec.pairSnapshots, final };
+}
+
+/** What a verdict is given: both ends' sides and evidence, or this end's only (a server-side peer, an unrecorded page). */
+export interface JudgeInput {
+  expected: Prediction;
+  connected: boolean;
+  settled: boolean;
+  ice: IceConfig;
+  here: { side: PeerSide; checks: PeerChecks };
+  there: { side: PeerSide; checks: PeerChecks | null };
+  /** Router public addresses: a remote "host" candidate with one is the NAT's mapping announced by the other end. */
+  publicNatAddresses: readonly string[];
+}
+
+/** The verdict: judgeCall when both ends were recorded, else this end's settled pair against the prediction. */
+export function judgePeerConnection(j: JudgeInput): Verdict {
+  if (j.there.checks) {
+    return judgeCall({ expected: j.expected, connected: j.connected, settled: j.settled, checks: { a: j.here.checks, b: j.there.checks }, sides: { a: j.here.side, b: j.there.side }, ice: j.ice });
+  }
+  return judgeOneEnd(j);
+}
+
+const none = { directPath: { state: 'none' as const, pair: null, class: null }, nominated: { a: null, b: null }, switched: false };
+
+/**
+ * One end's view: the selected pair read as the path it is (a remote prflx that was signalled is
+ * that candidate; a host candidate sent through a NAT, or a remote one carrying a NAT's public
+ * address, is server-reflexive in effect), compared with the prediction.
+ */
+export function judgeOneEnd(j: JudgeInput): Verdict {
+  const c = j.here.checks;
+  const sel = c.final.pairs.find((p) => p.id === c.final.selectedId);
+  const nominated = c.nominations[0]?.pairs.find((p) => p.id === c.nominations[0]!.selectedId);
+  const common = { ...none, nominated: { a: nominated ? classOf(nominated, j) : null, b: null }, switched: c.nominations.length > 1 };
+  const why = 'only this end was recorded';
+  if (!j.connected) {
+    const pass = j.expected.outcome === 'fail';
+    return { ...common, status: pass ? 'pass' : 'unexpected', result: 'fail', settledClass: null, reason: `not connected (${why}); the oracle predicted ${j.expected.outcome}: ${j.expected.reason}` };
+  }
+  if (!sel) return { ...common, status: 'unknown', result: 'unknown', settledClass: null, reason: `connected, but the selected candidate pair could not be read from getStats (${why})` };
+  const cls = classOf(sel, j);
+  const ok = outcomeMatches(j.expected, cls);
+  const status = ok && j.settled ? 'pass' : ok ? 'unknown' : 'unexpected';
+  const state = ok ? (j.settled ? 'as predicted' : 'not settled') : `the oracle predicted ${j.expected.outcome}: ${j.expected.reason}`;
+  return { ...common, status, result: status === 'pass' ? j.expected.outcome : status === 'unknown' ? 'unknown' : cls, settledClass: cls, reason: `settled on ${cls} (${why}), ${state}` };
+}
+
+function classOf(p: PairSnapshot['pairs'][number], j: JudgeInput): OutcomeClass {
+  const { local, remote } = p;
+  if (!local || !remote) return 'fail';
+  const signalled = remote.type === 'prflx' ? j.here.checks.received.find((l) => l.port === remote.port && (!remote.address || l.address === remote.address)) : undefined;
+  const remoteType = signalled?.type ?? (remote.type === 'host' && remote.address && j.publicNatAddresses.includes(remote.address) ? 'srflx' : remote.type);
+  // A host candidate's checks leave through its NAT: outside its LAN the path is server-reflexive.
+  const throughNat = j.here.side.routers.length > 0 && !sameLan(j.here.side, j.there.side);
+  const localType = local.type === 'host' && throughNat ? 'srflx' : local.type;
+  const view: PairView = { local: { type: localType, protocol: local.protocol, ...(local.relayProtocol ? { relayProtocol: local.relayProtocol } : {}) }, remote: { type: remoteType } };
+  return classifyCall(view);
+}
+
+/** The engine the oracle ranks a server-side peer's relays with: it is no browser, libwebrtc's ranking is assumed. */
+export const SERVICE_ENGINE: EngineName = 'chromium';
