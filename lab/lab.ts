@@ -6,6 +6,7 @@ import { probeLinkSupport } from './network/link-support.ts';
 import { nsName } from './network/names.ts';
 import { openNetwork, startNetwork, type StartedNetwork } from './network/network.ts';
 import type { RunResult } from './network/run.ts';
+import { openServices, startServices, type ServiceInfo, type StartedService } from './services/services.ts';
 import { ICE_TRANSPORTS, StartedCoturn, iceServersFor, startCoturn, turnHostname, type CoturnOptions, type IceServer, type IceTransport, type TurnInfo } from './turn/coturn.ts';
 
 export interface LabOptions {
@@ -52,15 +53,19 @@ export interface LabSummary {
     caFile: string;
     metrics: string;
   };
+  /** The app's services: where they are reached, whether their process still runs, their logs. */
+  services: (ServiceInfo & { running: boolean })[];
 }
 
 /** A running lab: the network plus its TURN server(s). Dispose it (or `stop()`) to remove everything. */
 export class StartedLab implements AsyncDisposable {
   readonly network: StartedNetwork;
   readonly turn: StartedCoturn;
-  constructor(network: StartedNetwork, turn: StartedCoturn) {
+  readonly services: readonly StartedService[];
+  constructor(network: StartedNetwork, turn: StartedCoturn, services: readonly StartedService[] = []) {
     this.network = network;
     this.turn = turn;
+    this.services = services;
   }
   get id(): string {
     return this.network.id;
@@ -110,6 +115,7 @@ export class StartedLab implements AsyncDisposable {
         caFile: info.caFile,
         metrics: info.metrics,
       },
+      services: this.services.map((s) => ({ ...s.info, running: s.running() })),
     };
   }
   #hostSummary(h: PlannedHost): HostSummary {
@@ -146,8 +152,9 @@ export async function startPlannedLab(plan: Topology, opts: LabOptions = {}): Pr
     writeHostsFiles(network);
     const turn = await startCoturn(network, plan.turn[0]!, opts.coturn);
     network.setService('turn', turn.info);
+    const services = await startServices(network, turn.info);
     network.markComplete();
-    return new StartedLab(network, turn);
+    return new StartedLab(network, turn, services);
   } catch (e) {
     await network.stop();
     throw e;
@@ -159,13 +166,14 @@ export function openLab(id: string): StartedLab {
   const network = openNetwork(id);
   const info = network.services.turn as TurnInfo | undefined;
   if (!info) throw new LabError('ERR_LAB_NOT_FOUND', `lab "${id}" has no TURN server yet`, { hint: 'wait for `icelab up` to finish' });
-  return new StartedLab(network, new StartedCoturn(network, network.topology.turn[0]!, info));
+  return new StartedLab(network, new StartedCoturn(network, network.topology.turn[0]!, info), openServices(network));
 }
 
 /** `ip netns exec` bind-mounts /etc/netns/<ns>/*: every lab host resolves the TURN names from its hosts file. */
 function writeHostsFiles(network: StartedNetwork): void {
   const t = network.topology;
-  const lines = ['127.0.0.1 localhost', ...t.turn.map((x) => `${x.ips[0]} ${turnHostname(x.name)}`), ''].join('\n');
+  const names = [...t.turn.map((x) => `${x.ips[0]} ${turnHostname(x.name)}`), ...(t.services ?? []).map((s) => `${s.publicIp} ${s.hostname}`)];
+  const lines = ['127.0.0.1 localhost', ...names, ''].join('\n');
   for (const node of [...t.hosts, ...t.turn]) {
     const dir = `/etc/netns/${network.ns(node.name)}`;
     mkdirSync(dir, { recursive: true });

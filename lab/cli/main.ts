@@ -32,6 +32,11 @@ Usage:
               [--turn process|container] [--pcap] [--headed] [--keep] [--json]
                                               one call in a lab of its own, with its evidence;
                                               exit 0 when it ends as the oracle predicts
+  icelab open <url> --peers <engine>@<host>[,…] [--topology <file>] [--run <module>] [--timeout <ms>]
+              [--headed] [--json]
+                                              your app's page in each peer ({peer}, {index} in
+                                              the URL), lab and services up; exit 0 when every
+                                              peer connection settles as the oracle predicts
   icelab report [--results <dir>] [--out <dir>] [--claims <file>] [--json]
                                               Allure report from reports/allure-results
 
@@ -83,6 +88,8 @@ export async function main(argv: string[]): Promise<number> {
       results: { type: 'string' },
       out: { type: 'string' },
       claims: { type: 'string' },
+      peers: { type: 'string' },
+      run: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -130,6 +137,16 @@ export async function main(argv: string[]): Promise<number> {
       if (opts.topology) await checkMachineLinks(opts.topology);
       return connectCommand(plan, opts);
     }
+    case 'open': {
+      const [{ checkMachineLinks, loadTopology }, { openCommand, planOpen }] = await Promise.all([topologyFile(), import('./open.ts')]);
+      const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) throw usage(`--timeout: "${values.timeout}" is not a number of milliseconds`, 'e.g. --timeout 20000');
+      const opts = { url: rest[0], peers: values.peers, run: values.run, headed: values.headed, json: values.json, topology: values.topology ? loadTopology(values.topology) : undefined, ...(timeoutMs ? { timeoutMs } : {}) };
+      const plan = planOpen(opts);
+      requireRoot();
+      if (opts.topology) await checkMachineLinks(opts.topology);
+      return openCommand(plan, opts);
+    }
     case 'report': {
       const { reportCommand } = await import('./report.ts');
       return reportCommand(argv.slice(argv.indexOf('report') + 1));
@@ -141,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
 
 
 /** Error codes that mean "the input was wrong" (exit 2). */
-const BAD_INPUT = ['ERR_UNKNOWN_ENGINE', 'ERR_BAD_SHARD', 'ERR_TOPOLOGY_INVALID', 'ERR_TOPOLOGY_FILE', 'ERR_UNKNOWN_PRESET', 'ERR_UNKNOWN_HOST', 'ERR_LAB_ID', 'ERR_USAGE'];
+const BAD_INPUT = ['ERR_APP_URL', 'ERR_APP_URL_NOT_IN_LAB', 'ERR_UNKNOWN_ENGINE', 'ERR_BAD_SHARD', 'ERR_TOPOLOGY_INVALID', 'ERR_TOPOLOGY_FILE', 'ERR_UNKNOWN_PRESET', 'ERR_UNKNOWN_HOST', 'ERR_LAB_ID', 'ERR_USAGE'];
 
 /** How a failed command ends: the exit code, the message on stderr, and with --json the same as JSON on stdout. */
 function fail(e: unknown, json: boolean): number {

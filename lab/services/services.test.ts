@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LabError } from '../topology/errors.ts';
+import type { TopologyInput } from '../topology/topology.ts';
+import { leftovers, removeLab } from '../network/network.ts';
+import { startLab, type StartedLab } from '../lab.ts';
+
+const ECHO = new URL('./fixtures/echo-server.cjs', import.meta.url).pathname;
+const node = process.execPath;
+
+/** Labs this file started: the only ones it removes. */
+const mine = new Set<string>();
+const labId = (tag: string) => {
+  const id = `sv${tag}${randomBytes(3).toString('hex')}`;
+  mine.add(id);
+  return id;
+};
+
+/** Starts a lab that must fail, and returns the LabError (the lab must be gone after it). */
+async function startFails(topology: TopologyInput): Promise<LabError> {
+  const id = labId('bad');
+  const e = await startLab(topology, { id }).then(
+    async (lab) => {
+      await lab.stop();
+      throw new Error('the lab came up although a service could not');
+    },
+    (err: unknown) => err,
+  );
+  expect(e, String(e)).to.be.instanceOf(LabError);
+  expect(await leftovers(id), 'nothing of the failed lab is left').to.deep.equal([]);
+  return e as LabError;
+}
+
+const curl = (lab: StartedLab, host: string, url: string) => lab.exec(host, ['curl', '-sS', '--max-time', '5', '--cacert', lab.caFile, url]);
+
+describe('services in the lab @integration', function () {
+  this.timeout(120_000);
+  after(async () => {
+    for (const id of mine) await removeLab(id);
+  });
+
+  describe('a lab with a command service behind TLS', () => {
+    let lab: StartedLab;
+    before(async () => {
+      lab = await startLab(
+        {
+          hosts: [{ name: 'a', nat: 'port-restricted-cone' }, { name: 'b', nat: 'symmetric' }],
+          services: [
+            { name: 'web', command: `${node} ${ECHO}`, cwd: '/tmp', env: { GREETING: 'hi' }, port: 8080, tls: true },
+            { name: 'eip', command: `${node} ${ECHO} 9000`, nat: 'one-to-one', ready: { log: 'listening on 9000' } },
+          ],
+        },
+        { id: labId('web') },
+      );
+    });
+    after(async () => lab?.stop());
+
+    it('every lab host resolves <name>.lab.test to the service\'s public address', async () => {
+      for (const host of ['a', 'b', 'eip']) {
+        const r = await lab.exec(host, ['getent', 'hosts', 'web.lab.test']);
+        expect(r.stdout, `${host} resolves web.lab.test`).to.match(/^198\.18\.1\.1\s+web\.lab\.test/);
+      }
+      const eip = lab.topology.services.find((s) => s.name === 'eip')!;
+      expect((await lab.exec('a', ['getent', 'hosts', 'eip.lab.test'])).stdout, "behind one-to-one: the router's public address").to.include(eip.publicIp);
+    });
+
+    it('serves plain HTTP on its port and HTTPS on 443 with a certificate of the lab CA for its name', async () => {
+      expect((await curl(lab, 'a', 'http://web.lab.test:8080/')).stdout).to.equal('hi from web\n');
+      const https = await curl(lab, 'b', 'https://web.lab.test/');
+      expect(https.stdout, `curl: ${https.stderr}`).to.equal('hi from web\n');
+    });
+
+    it('reaches a service behind a one-to-one NAT on any port at its public address, from behind other NATs', async () => {
+      const r = await curl(lab, 'b', 'http://eip.lab.test:9000/');
+      expect(r.stdout, `curl: ${r.stderr}`).to.equal('hello from eip\n');
+    });
+
+    it('passes the lab facts in the environment (addresses, ICE servers, TURN secret) along with its own env and cwd', async () => {
+      const env = JSON.parse((await curl(lab, 'a', 'http://web.lab.test:8080/env')).stdout) as Record<string, string>;
+      expect(env).to.deep.include({ ICELAB_SERVICE_NAME: 'web', ICELAB_HOSTNAME: 'web.lab.test', ICELAB_PUBLIC_IP: '198.18.1.1', ICELAB_PORT: '8080', ICELAB_SERVICE_URL: 'https://web.lab.test', GREETING: 'hi', cwd: '/tmp' });
+      expect(env.ICELAB_TURN_SECRET).to.equal(lab.turn.info.secret);
+      const ice = JSON.parse(env.ICELAB_ICE_SERVERS!) as { urls: string; username?: string }[];
+      expect(ice.map((s) => s.urls)).to.include.members(['stun:198.18.0.10:3478', 'turns:turn.lab.test:443?transport=tcp']);
+      expect(JSON.parse(env.ICELAB_SERVICES!), 'the URLs of the services that have one').to.deep.equal({ web: 'https://web.lab.test' });
+      const eip = JSON.parse((await curl(lab, 'a', 'http://eip.lab.test:9000/env')).stdout) as Record<string, string>;
+      expect(eip.ICELAB_PUBLIC_IP, 'a service behind a NAT is told its public address').to.equal(lab.topology.services[1]!.publicIp);
+      expect(eip.ICELAB_SERVICE_IP).to.match(/^10\./);
+    });
+
+    it('captures each service\'s output in its log, and the summary shows where', () => {
+      const web = lab.services.find((s) => s.name === 'web')!;
+      expect(web.log()).to.include('echo server listening on 8080');
+      const summary = lab.summary().services;
+      expect(summary.map((s) => [s.name, s.url, s.running])).to.deep.equal([
+        ['web', 'https://web.lab.test', true],
+        ['eip', null, true],
+      ]);
+      expect(summary[0]!.logFile).to.equal(web.info.logFile);
+    });
+  });
+
+  describe('forward: a server on this machine\'s loopback under a service name', () => {
+    let server: Server;
+    let port: number;
+    before(async () => {
+      server = createServer((req, res) => res.end(`dev server: ${req.url}`));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      port = (server.address() as AddressInfo).port;
+    });
+    after(() => server.close());
+
+    it('is reached at http://<name>.lab.test:<port> from a host behind a NAT, and the lab host has no other way to the machine', async () => {
+      const lab = await startLab({ hosts: [{ name: 'a' }], services: [{ name: 'dev', forward: port, ready: { http: '/' } }] }, { id: labId('fwd') });
+      try {
+        const r = await curl(lab, 'a', `http://dev.lab.test:${port}/page`);
+        expect(r.stdout, `curl: ${r.stderr}`).to.equal('dev server: /page');
+        const other = await lab.exec('a', ['curl', '-sS', '--max-time', '2', `http://127.0.0.1:${port}/`]);
+        expect(other.code, "another lab host's loopback is its own, not the machine's").not.to.equal(0);
+      } finally {
+        await lab.stop();
+      }
+    });
+
+    it('refuses a forward to a port where nothing answers, naming the service', async () => {
+      const closed = createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const free = (closed.address() as AddressInfo).port;
+      await new Promise((r) => closed.close(r));
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'dev', forward: free }] });
+      expect(e.code).to.equal('ERR_SERVICE_FORWARD');
+      expect(e.message).to.include(`service "dev" forwards 127.0.0.1:${free}`);
+    });
+  });
+
+  describe('bad services', () => {
+    it('one that exits before it is ready: its exit and last log lines, naming it', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'crash', command: 'echo "config missing: DATABASE_URL" >&2; exit 3', port: 80 }] });
+      expect(e.code).to.equal('ERR_SERVICE_EXITED');
+      expect(e.message).to.include('service "crash" exited with code 3 before it was ready').and.include('config missing: DATABASE_URL');
+    });
+
+    it('one that is not ready within its timeout: what was awaited, what was seen, the last log lines', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'slow', command: 'echo starting; sleep 30', ready: { tcp: 8080, timeoutMs: 800 } }] });
+      expect(e.code).to.equal('ERR_SERVICE_NOT_READY');
+      expect(e.message).to.include('service "slow" was not ready within 800 ms: awaited a listener on TCP port 8080; last seen: nothing listens on TCP port 8080').and.include('    starting');
+    });
+
+    it('one listening on loopback only is told that no other host reaches it', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'local', command: `${node} -e "require('http').createServer().listen(8080, '127.0.0.1')"`, ready: { tcp: 8080, timeoutMs: 1500 } }] });
+      expect(e.code).to.equal('ERR_SERVICE_NOT_READY');
+      expect(e.message).to.include('bound to loopback only');
+    });
+
+    it('one whose port is already bound in its host', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'twice', command: `${node} ${ECHO} 8080 & sleep 0.5; ${node} ${ECHO} 8080`, ready: { log: 'never printed', timeoutMs: 10_000 } }] });
+      expect(e.code).to.equal('ERR_SERVICE_PORT_IN_USE');
+      expect(e.message).to.include('service "twice"').and.include('EADDRINUSE');
+    });
+  });
+});
