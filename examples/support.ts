@@ -1,9 +1,10 @@
 // What the examples' tests share: an example's lab from its own topology file, one browser fleet
 // for all its calls, evidence under reports/evidence/examples/<example>/, and timings for the notes.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
 import { AppSession, BrowserFleet, startLab, type AppPeer, type PeerConnectionReport, type StartedLab, type TopologyInput } from '../lab/index.ts';
+import { logMarks, writeServiceLogs, type LogMarks } from '../lab/services/services.ts';
 import { evidenceRoot, safeName } from '../suites/support/fixture.ts';
 
 /** An example's folder: examples/<name>/. */
@@ -27,6 +28,8 @@ export class ExampleLab implements AsyncDisposable {
   readonly fleet: BrowserFleet;
   readonly upMs: number;
   readonly timings: { call: string; openToConnectedMs: (number | null)[] }[] = [];
+  /** Where each service's log stood when a session began, by the session's evidence directory. */
+  readonly #marks = new Map<string, LogMarks>();
   private constructor(name: string, lab: StartedLab, upMs: number) {
     this.name = name;
     this.lab = lab;
@@ -43,7 +46,13 @@ export class ExampleLab implements AsyncDisposable {
   session(test: string): AppSession {
     const evidenceDir = join(evidenceRoot(), 'examples', this.name, safeName(test));
     mkdirSync(evidenceDir, { recursive: true });
+    this.#marks.set(evidenceDir, logMarks(this.lab.services));
     return new AppSession(this.lab, { fleet: this.fleet, trace: true, evidenceDir });
+  }
+
+  /** Each service's log since the session began, as service-<name>.log in its evidence; returns the file names. */
+  writeServiceLogs(evidenceDir: string): string[] {
+    return writeServiceLogs(evidenceDir, this.lab.services, this.#marks.get(evidenceDir) ?? {}).map((f) => basename(f));
   }
 
   /** One line for the notes: lab + services up, and each call's page-open-to-connected times. */
