@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
-import { AppSession, BrowserFleet, startLab, type AppPeer, type PeerConnectionReport, type StartedLab, type TopologyInput } from '../lab/index.ts';
+import { AppSession, BrowserFleet, parsePeerName, startLab, type AppPeer, type PeerConnectionReport, type StartedLab, type TopologyInput } from '../lab/index.ts';
 import { logMarks, writeServiceLogs, type LogMarks } from '../lab/services/services.ts';
 import { evidenceRoot, safeName } from '../suites/support/fixture.ts';
 
@@ -48,6 +48,14 @@ export class ExampleLab implements AsyncDisposable {
     mkdirSync(evidenceDir, { recursive: true });
     this.#marks.set(evidenceDir, logMarks(this.lab.services));
     return new AppSession(this.lab, { fleet: this.fleet, trace: true, evidenceDir });
+  }
+
+  /**
+   * Launches the browsers `peers` (engine@host) name, once per fleet, so that a call's timings start
+   * at its page and not at a browser's launch. Rejects with EngineUnavailableError as openPeer would.
+   */
+  async launch(...peers: string[]): Promise<void> {
+    await Promise.all(peers.map((p) => parsePeerName(p)).map((p) => this.fleet.browser(p.engine, p.host)));
   }
 
   /** Each service's log since the session began, as service-<name>.log in its evidence; returns the file names. */

@@ -9,7 +9,7 @@ import { unavailable } from '../../suites/support/fixture.ts';
 import { ExampleLab, exampleDir, missingEvidence, openToConnected, story } from '../support.ts';
 
 const ENGINE_PAIRS: [EngineName, EngineName][] = [['chromium', 'firefox'], ['firefox', 'chromium']];
-/** home is behind a port-restricted cone, office behind a symmetric NAT: only TURN joins them. */
+/** laptop is behind a port-restricted cone, office behind a symmetric NAT: only TURN joins them. */
 const CLS = 'relay-udp';
 const ICELAB = new URL('../../bin/icelab.js', import.meta.url).pathname;
 
@@ -48,22 +48,23 @@ describe('examples/peerjs: PeerJS and its PeerServer behind the lab\'s NATs @int
   });
 
   for (const [ea, eb] of ENGINE_PAIRS) {
-    const title = `${ea}@home answers ${eb}@office's call: both connected, ${CLS} as predicted, audio and video flowing`;
+    const title = `${ea}@laptop answers ${eb}@office's call: both connected, ${CLS} as predicted, audio and video flowing`;
     it(title, async function () {
       const room = `${ea}-${eb}`;
+      await ex.launch(`${ea}@laptop`, `${eb}@office`).catch((e: unknown) => unavailable(this, e));
       await using app = ex.session(title);
       const openedAt = Date.now();
       const peers = await Promise.all([
-        app.openPeer(`${ea}@home`, `https://peerjs.lab.test/?room=${room}&me=0`),
+        app.openPeer(`${ea}@laptop`, `https://peerjs.lab.test/?room=${room}&me=0`),
         app.openPeer(`${eb}@office`, `https://peerjs.lab.test/?room=${room}&me=1`),
       ]).catch((e: unknown) => unavailable(this, e));
       const all = await app.reports();
-      ex.timings.push({ call: `${ea}@home ↔ ${eb}@office`, openToConnectedMs: (await Promise.all(peers.map((p) => openToConnected(p, openedAt)))).flat() });
+      ex.timings.push({ call: `${ea}@laptop ↔ ${eb}@office`, openToConnectedMs: (await Promise.all(peers.map((p) => openToConnected(p, openedAt)))).flat() });
       for (const { peer, peerConnections } of all) {
         const msg = `${peer.name}:\n${story(peerConnections)}`;
         expect(peerConnections, msg).to.have.length(1);
         const [pc] = peerConnections;
-        expect(pc!.remote, msg).to.deep.equal({ host: peer.host === 'home' ? 'office' : 'home' });
+        expect(pc!.remote, msg).to.deep.equal({ host: peer.host === 'laptop' ? 'office' : 'laptop' });
         expect(pc!.bothEnds, msg).to.equal(true);
         expect(pc!.expected?.outcome, msg).to.equal(CLS);
         expect(pc!.matches, msg).to.equal(true);
@@ -77,10 +78,10 @@ describe('examples/peerjs: PeerJS and its PeerServer behind the lab\'s NATs @int
     });
   }
 
-  it(`icelab open <peerjs page> --peers chromium@home,firefox@office --json: a connected, predicted report for each peer`, async () => {
+  it(`icelab open <peerjs page> --peers chromium@laptop,firefox@office --json: a connected, predicted report for each peer`, async () => {
     const r = await icelabOpen([
       'https://peerjs.lab.test/?room=cli&me={index}',
-      '--peers', 'chromium@home,firefox@office',
+      '--peers', 'chromium@laptop,firefox@office',
       '--topology', 'topology.yaml',
       '--json',
     ]);
@@ -88,7 +89,7 @@ describe('examples/peerjs: PeerJS and its PeerServer behind the lab\'s NATs @int
     ex.timings.push({ call: `icelab open (lab up, both pages, down) ${r.ms} ms`, openToConnectedMs: [] });
     expect(r.code, msg).to.equal(0);
     const report = JSON.parse(r.stdout) as OpenReport;
-    expect(report.peers.map((p) => p.peer), msg).to.deep.equal(['chromium@home', 'firefox@office']);
+    expect(report.peers.map((p) => p.peer), msg).to.deep.equal(['chromium@laptop', 'firefox@office']);
     for (const p of report.peers) {
       expect(p.peerConnections, msg).to.have.length(1);
       const [pc] = p.peerConnections;
@@ -96,7 +97,7 @@ describe('examples/peerjs: PeerJS and its PeerServer behind the lab\'s NATs @int
       expect(pc!.expected?.outcome, msg).to.equal(CLS);
       expect(pc!.class, msg).to.equal(CLS);
       expect(pc!.matches, msg).to.equal(true);
-      expect(pc!.remote, msg).to.deep.equal({ host: p.peer.endsWith('@home') ? 'office' : 'home' });
+      expect(pc!.remote, msg).to.deep.equal({ host: p.peer.endsWith('@laptop') ? 'office' : 'laptop' });
     }
   });
 });

@@ -33,6 +33,7 @@ describe('examples/video-call: our P2P video call behind the lab\'s NATs @integr
       it(title, async function () {
         const room = `${ea}-${a}-${eb}-${b}`;
         const url = `https://call.lab.test/?room=${room}`;
+        await ex.launch(`${ea}@${a}`, `${eb}@${b}`).catch((e: unknown) => unavailable(this, e));
         await using app = ex.session(title);
         const openedAt = Date.now();
         const peers = await Promise.all([app.openPeer(`${ea}@${a}`, url), app.openPeer(`${eb}@${b}`, url)]).catch((e: unknown) => unavailable(this, e));

@@ -29,7 +29,11 @@ const botIce = iceServers.flatMap((s) => {
 async function answer(offer: { type: 'offer'; sdp: string }): Promise<{ type: string; sdp: string }> {
   const pc = new RTCPeerConnection({ iceServers: botIce, ...(announced ? { iceAdditionalHostAddresses: [announced] } : {}) });
   pc.connectionStateChange.subscribe((s) => console.log(`peer connection ${s}`));
-  pc.onTransceiverAdded.subscribe((t) => t.onTrack.subscribe((track) => void t.sender.replaceTrack(track)));
+  // A transceiver the offer creates only receives: send what arrives straight back on it.
+  pc.onRemoteTransceiverAdded.subscribe((t) => {
+    t.direction = 'sendrecv';
+    t.onTrack.subscribe((track) => void t.sender.replaceTrack(track));
+  });
   pc.onDataChannel.subscribe((dc) => dc.onMessage.subscribe((m) => dc.send(m)));
   await pc.setRemoteDescription(offer);
   const gathered = new Promise<void>((done) => pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && done()));

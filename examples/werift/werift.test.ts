@@ -26,14 +26,15 @@ describe('examples/werift: a werift peer behind a one-to-one NAT, before and aft
 
   for (const engine of ENGINES) {
     for (const { service, deployed, cls } of BOTS) {
-      const title = `${engine}@home → ${service} (${deployed}): ${cls}, as predicted`;
+      const title = `${engine}@laptop → ${service} (${deployed}): ${cls}, as predicted`;
       it(title, async function () {
+        await ex.launch(`${engine}@laptop`).catch((e: unknown) => unavailable(this, e));
         await using app = ex.session(title);
         const openedAt = Date.now();
-        const peer = await app.openPeer(`${engine}@home`, `https://${service}.lab.test/`).catch((e: unknown) => unavailable(this, e));
+        const peer = await app.openPeer(`${engine}@laptop`, `https://${service}.lab.test/`).catch((e: unknown) => unavailable(this, e));
         await peer.page.click('#call');
         const [{ peerConnections }] = await app.reports();
-        ex.timings.push({ call: `${engine}@home → ${service}`, openToConnectedMs: await openToConnected(peer, openedAt) });
+        ex.timings.push({ call: `${engine}@laptop → ${service}`, openToConnectedMs: await openToConnected(peer, openedAt) });
         const msg = `${peer.name}:\n${story(peerConnections)}`;
         expect(peerConnections, msg).to.have.length(1);
         const [pc] = peerConnections;
