@@ -88,6 +88,17 @@ export async function openToConnected(peer: AppPeer, openedAt: number): Promise<
   });
 }
 
+/**
+ * A page's peer connections split into calls (a remote description was set) and probes: ones the
+ * app closed without ever negotiating, as libraries do to detect features (PeerJS's
+ * util.supports makes one when it loads). `reports` are the page's, in the recorder's order.
+ */
+export async function callsAndProbes(peer: AppPeer, reports: readonly PeerConnectionReport[]): Promise<{ calls: PeerConnectionReport[]; probes: PeerConnectionReport[] }> {
+  const recs = await peer.recordings();
+  const negotiated = (i: number) => recs[i]?.rec.descriptions.some((d) => d.which === 'remote') ?? false;
+  return { calls: reports.filter((_, i) => negotiated(i)), probes: reports.filter((_, i) => !negotiated(i)) };
+}
+
 /** The evidence files a page must leave once its session is closed: its trace, and each peer connection's result. */
 export function missingEvidence(peer: AppPeer, reports: readonly PeerConnectionReport[]): string[] {
   const want = [join(peer.evidence, 'trace.zip'), join(peer.evidence, 'console.log'), ...reports.map((r) => join(r.evidence, 'result.json'))];

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { EngineName } from '../../lab/index.ts';
 import { reportsDir } from '../../lab/report/results.ts';
 import { unavailable } from '../../suites/support/fixture.ts';
-import { ExampleLab, exampleDir, missingEvidence, openToConnected, story } from '../support.ts';
+import { ExampleLab, callsAndProbes, exampleDir, missingEvidence, openToConnected, story } from '../support.ts';
 
 const ENGINE_PAIRS: [EngineName, EngineName][] = [['chromium', 'firefox'], ['firefox', 'chromium']];
 /** laptop is behind a port-restricted cone, office behind a symmetric NAT: only TURN joins them. */
@@ -58,12 +58,17 @@ describe('examples/peerjs: PeerJS and its PeerServer behind the lab\'s NATs @int
         app.openPeer(`${ea}@laptop`, `https://peerjs.lab.test/?room=${room}&me=0`),
         app.openPeer(`${eb}@office`, `https://peerjs.lab.test/?room=${room}&me=1`),
       ]).catch((e: unknown) => unavailable(this, e));
+      // PeerJS's feature probe (a peer connection made and closed when the script loads) already
+      // satisfies the library's wait for "a peer connection, settled": wait for the app's own UI.
+      for (const p of peers) await p.page.locator('#status', { hasText: 'in call' }).waitFor({ timeout: 30_000 });
       const all = await app.reports();
       ex.timings.push({ call: `${ea}@laptop ↔ ${eb}@office`, openToConnectedMs: (await Promise.all(peers.map((p) => openToConnected(p, openedAt)))).flat() });
       for (const { peer, peerConnections } of all) {
         const msg = `${peer.name}:\n${story(peerConnections)}`;
-        expect(peerConnections, msg).to.have.length(1);
-        const [pc] = peerConnections;
+        const { calls, probes } = await callsAndProbes(peer, peerConnections);
+        expect(probes.map((p) => p.state), msg).to.deep.equal(['closed']);
+        expect(calls, msg).to.have.length(1);
+        const [pc] = calls;
         expect(pc!.remote, msg).to.deep.equal({ host: peer.host === 'laptop' ? 'office' : 'laptop' });
         expect(pc!.bothEnds, msg).to.equal(true);
         expect(pc!.expected?.outcome, msg).to.equal(CLS);
@@ -83,6 +88,7 @@ describe('examples/peerjs: PeerJS and its PeerServer behind the lab\'s NATs @int
       'https://peerjs.lab.test/?room=cli&me={index}',
       '--peers', 'chromium@laptop,firefox@office',
       '--topology', 'topology.yaml',
+      '--run', 'in-call.mjs',
       '--json',
     ]);
     const msg = `exit ${r.code} after ${r.ms} ms\nstdout: ${r.stdout}\nstderr: ${r.stderr.slice(-3000)}`;
