@@ -77,11 +77,11 @@ export class ExampleLab implements AsyncDisposable {
 
 /**
  * From `openedAt` (epoch ms, taken before the page was opened) to the moment each of the page's
- * peer connections first reported connectionState "connected" (the recorder's clock is the
- * machine's); null for one that never did.
+ * negotiated peer connections (a probe that never had a remote description is left out) first
+ * reported connectionState "connected" (the recorder's clock is the machine's); null for one that never did.
  */
 export async function openToConnected(peer: AppPeer, openedAt: number): Promise<(number | null)[]> {
-  const recs = await peer.recordings();
+  const recs = (await peer.recordings()).filter(({ rec }) => rec.descriptions.some((d) => d.which === 'remote'));
   return recs.map(({ rec }) => {
     const at = rec.timeline.find((e) => e.what === 'connectionState' && e.state === 'connected')?.t;
     return at === undefined ? null : Math.round(at - openedAt);
