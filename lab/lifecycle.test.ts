@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NETNS_DIR, nsName } from './network/names.ts';
 import { leftovers, removeLab, stateDir, tempDir } from './network/network.ts';
@@ -92,6 +95,95 @@ describe('lab lifecycle: nothing is left behind @integration', function () {
       expect(await leftovers(id), `left after Ctrl-C ${stage.what}`).to.deep.equal([]);
     });
   }
+
+  describe('services', () => {
+    const ECHO = new URL('./services/fixtures/echo-server.cjs', import.meta.url).pathname;
+    let dev: Server;
+    let devPort: number;
+    let files: string;
+    /** A topology file with a command service behind TLS and a forward of a loopback server; `ready` for the command service. */
+    const topologyFile = (ready: object = {}) => {
+      const file = join(files, `topology-${randomBytes(3).toString('hex')}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          hosts: [{ name: 'a' }],
+          services: [
+            { name: 'web', command: `${process.execPath} ${ECHO}`, port: 8080, tls: true, ...ready },
+            { name: 'dev', forward: devPort },
+          ],
+        }),
+      );
+      return file;
+    };
+    before(async () => {
+      files = mkdtempSync(join(tmpdir(), 'lifecycle-services-'));
+      dev = createServer((_, res) => res.end('dev'));
+      await new Promise<void>((r) => dev.listen(0, '127.0.0.1', r));
+      devPort = (dev.address() as AddressInfo).port;
+    });
+    after(() => {
+      dev.close();
+      rmSync(files, { recursive: true, force: true });
+    });
+    /** Each kind of thing services leave while up: the service, the TLS relay (in their namespaces), the forward's relay on this machine. */
+    const SERVICE_THINGS = [/^process .*echo-server\.cjs.* in namespace icelab-\w+-web$/, /^process .*relay\.cjs.*"tcp":443.* in namespace icelab-\w+-web$/, /^process \d+ \(.*relay\.cjs.*forward\.sock[^)]*"127\.0\.0\.1"/];
+
+    it('icelab up --json shows each service (address, url, running, log); icelab down removes its processes, TLS and forward relays', async () => {
+      const id = labName('svc');
+      const up = await icelab(['up', '--name', id, '--topology', topologyFile(), '--json']);
+      expect(up.code, `icelab up: ${up.stdout}${up.stderr}`).to.equal(0);
+      const services = (JSON.parse(up.stdout) as { services: { name: string; publicIp: string; url: string | null; running: boolean; logFile: string }[] }).services;
+      expect(services.map((x) => [x.name, x.publicIp, x.url, x.running])).to.deep.equal([
+        ['web', '198.18.1.1', 'https://web.lab.test', true],
+        ['dev', '198.18.1.2', `http://dev.lab.test:${devPort}`, true],
+      ]);
+      expect(services[0]!.logFile.startsWith(`${tempDir(id)}/`), 'logs are in the lab dir').to.equal(true);
+      const before = await leftovers(id);
+      for (const kind of SERVICE_THINGS) expect(before.some((l) => kind.test(l)), `while up, leftovers(${id}) lists ${kind}; saw:\n${before.join('\n')}`).to.equal(true);
+      const down = await icelab(['down', '--name', id]);
+      expect(down.code, `icelab down: ${down.stdout}${down.stderr}`).to.equal(0);
+      expect(await leftovers(id), 'left after icelab down').to.deep.equal([]);
+    });
+
+    it('Ctrl-C while a service is awaited leaves nothing (its process, the forward relay)', async () => {
+      const id = labName('svcint');
+      const up = start([process.execPath, CLI, 'up', '--name', id, '--topology', topologyFile({ ready: { log: 'never printed', timeoutMs: 60_000 } })]);
+      // The web service is started and awaited; the forward's relay on this machine listens.
+      const started = () => existsSync(join(tempDir(id), 'services', 'web', 'service.log')) && existsSync(join(tempDir(id), 'services', 'dev', 'forward.sock'));
+      const reached = await until(() => started() || up.child.exitCode !== null, 60_000);
+      expect(reached && up.child.exitCode === null, `icelab up started the services; output: ${up.output()}`).to.equal(true);
+      process.kill(-up.child.pid!, 'SIGINT');
+      await up.exited;
+      expect(await leftovers(id), 'left after Ctrl-C while a service was awaited').to.deep.equal([]);
+    });
+
+    it('after kill -9 of a library user holding a lab with services, the next start removes them', async () => {
+      const held = labName('svclib');
+      const holder = start([
+        process.execPath,
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `import { readFileSync } from 'node:fs';
+         import { startLab } from ${JSON.stringify(LAB_TS)};
+         await startLab(JSON.parse(readFileSync(${JSON.stringify(topologyFile())}, 'utf8')), { id: ${JSON.stringify(held)} });
+         console.log('ready');
+         setInterval(() => {}, 1000);`,
+      ]);
+      expect(await until(() => holder.output().includes('ready') || holder.child.exitCode !== null, 60_000), `library lab came up; output: ${holder.output()}`).to.equal(true);
+      process.kill(holder.child.pid!, 'SIGKILL');
+      await holder.exited;
+      const left = await leftovers(held);
+      for (const kind of SERVICE_THINGS) expect(left.some((l) => kind.test(l)), `kill -9 ran no handler: ${kind} still there; leftovers:\n${left.join('\n')}`).to.equal(true);
+      const next = labName('svcnext');
+      const r = await icelab(['up', '--name', next, '--topology', 'open']);
+      expect(r.code, `the next icelab up: ${r.stdout}${r.stderr}`).to.equal(0);
+      expect(await leftovers(held), 'left of the killed lab with services after the next up').to.deep.equal([]);
+      await icelab(['down', '--name', next]);
+    });
+  });
 
   it('after kill -9 of processes holding labs (an icelab up midway, a library user with a running lab), the next icelab up removes them', async () => {
     // A library user: startLab() in a process that keeps it.

@@ -16,6 +16,7 @@ export function peerConnectionStory(peer: string, r: PeerConnectionReport): stri
     `  pair:      ${r.selectedPair ? `${side(r.selectedPair.local)}  ↔  ${side(r.selectedPair.remote)}` : 'none'}`,
     `  ICE:       ${r.iceServers.mapped.servers.map((s) => `${s.kind.toUpperCase()}/${s.transport.toUpperCase()}:${s.port}`).join(', ') || 'no lab server'}${r.iceServers.ignored.length ? `; not lab servers (unreachable): ${r.iceServers.ignored.join(', ')}` : ''}${r.iceServers.mapped.policy === 'relay' ? ', relay only' : ''}`,
     `  media:     ${media.join(', ') || 'none'}`,
+    `  timings:   created ${r.timings.createdMs} ms, connected ${r.timings.connectedMs ?? '—'} ms after the page was opened`,
     `  evidence:  ${r.evidence}`,
   ].join('\n');
 }

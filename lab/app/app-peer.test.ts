@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { startLab, type StartedLab } from '../lab.ts';
 import { BrowserFleet } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
@@ -15,27 +14,24 @@ describe('app pages behind lab NATs @integration', function () {
   this.timeout(240_000);
   let lab: StartedLab;
   let fleet: BrowserFleet;
-  let server: ChildProcess;
   let origin: string;
   before(async function () {
-    lab = await startLab({ hosts: [{ name: 'alice', nat: 'port-restricted-cone' }, { name: 'bob', nat: 'symmetric' }, { name: 'web', nat: 'open' }] });
+    // TLS from the lab CA, checked by the browsers (no ignoreHTTPSErrors): a secure context as in production.
+    lab = await startLab({ hosts: [{ name: 'alice', nat: 'port-restricted-cone' }, { name: 'bob', nat: 'symmetric' }], services: [{ name: 'web', command: `${process.execPath} ${APP} 8080`, port: 8080, tls: true }] });
     fleet = new BrowserFleet(lab);
-    server = lab.network.spawn('web', [process.execPath, APP, '8080'], { stdio: 'ignore' });
-    origin = `http://${lab.host('web').ip}:8080`;
-    for (let i = 0; i < 50 && (await lab.exec('alice', ['sh', '-c', `exec 3<>/dev/tcp/${lab.host('web').ip}/8080`]).catch(() => ({ code: 1 }))).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    origin = 'https://web.lab.test';
   });
   after(async () => {
     await fleet?.close();
-    server?.kill();
     await lab?.stop();
   });
-  const url = (room: string, me: string, other: string, ice: unknown) => `${origin}/?room=${room}&me=${me}&other=${other}&ice=${encodeURIComponent(JSON.stringify(ice))}`;
+  const url = (room: string, me: string, other: string, ice: string) => `${origin}/?room=${room}&me=${me}&other=${other}&ice=${ice}`;
 
   for (const [ea, eb] of [['chromium', 'firefox'], ['firefox', 'chromium']] as [EngineName, EngineName][]) {
     it(`${ea} behind a port-restricted cone ↔ ${eb} behind a symmetric NAT, the app's STUN + TURN/UDP: relay-udp predicted and judged from both recorded ends`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'icelab-app-'));
       await using app = new AppSession(lab, { fleet, evidenceDir: dir });
-      const ice = [...lab.iceServers('stun'), ...lab.iceServers('turn-udp')];
+      const ice = 'stun,turn-udp';
       const room = `r${ea}`;
       await app.openPeer(`${ea}@alice`, url(room, 'a', 'b', ice));
       await app.openPeer(`${eb}@bob`, url(room, 'b', 'a', ice));
@@ -50,7 +46,9 @@ describe('app pages behind lab NATs @integration', function () {
         expect(pc!.state, msg).to.equal('connected');
         expect(pc!.matches, `${peer.name}: ${pc!.verdict.reason}`).to.equal(true);
         expect(pc!.media.data, msg).to.deep.equal({ channels: 1, open: 1 });
+        expect(await peer.page.evaluate(() => window.isSecureContext), 'a secure context').to.equal(true);
         expect(readdirSync(pc!.evidence), msg).to.include.members(['result.json', 'candidates.json', 'getstats.json', 'timeline.txt', 'turnserver.log', 'ice-checks.json', 'config.json']);
+        expect(readdirSync(peer.evidence), msg).to.include.members(['console.log', 'page.json', 'service-web.log']);
       }
     });
   }
@@ -79,6 +77,6 @@ describe('app pages behind lab NATs @integration', function () {
     expect((e as LabError).message).to.include(`${origin}/blank`);
     const bad = await app.openPeer('chromium@alice', 'https://example.com/').catch((x: unknown) => x as LabError);
     expect(bad).to.include({ code: 'ERR_APP_URL_NOT_IN_LAB' });
-    expect((bad as LabError).message).to.match(/example\.com.*To fix: add the app's server to the topology under "services"/s);
+    expect((bad as LabError).message).to.match(/example\.com.*To fix: use a service's name: web\.lab\.test/s);
   });
 });

@@ -12,6 +12,7 @@ import type { PairSnapshot, Verdict } from '../scenario/verdict.ts';
 import { checksOf, judgePeerConnection, mapIceServers, remoteEndOf, SERVICE_ENGINE, ufragOf, type MappedIce, type RemoteEnd } from './judge.ts';
 import { RECORDER, recorder, type PairPoll, type RecordedPeerConnection } from './recording.ts';
 import { checkLabUrl, labServices } from './lab-names.ts';
+import { logMarks, writeServiceLogs, type LogMarks } from '../services/services.ts';
 
 /** A browser in a lab host: `chromium@home`. */
 export interface PeerName {
@@ -47,6 +48,8 @@ export interface PeerConnectionReport {
   iceServers: { mapped: MappedIce['ice']; ignored: string[] };
   /** The peer connection at the other end was recorded too (another page of this session). */
   bothEnds: boolean;
+  /** Milliseconds from the page's navigation (epoch clock, as the page's): the app creating it, and it first connected. */
+  timings: { createdMs: number; connectedMs: number | null };
   evidence: string;
 }
 
@@ -106,7 +109,7 @@ export class AppSession implements AsyncDisposable {
     const index = this.#peers.length;
     const dir = join(this.evidenceDir, `${index}-${safe(`${name.engine}@${name.host}`)}`);
     mkdirSync(dir, { recursive: true });
-    const app = new AppPeer(this, { ...name, index, url, dir, context, launched, turnLogFrom: this.lab.turn.logSize() });
+    const app = new AppPeer(this, { ...name, index, url, dir, context, launched, turnLogFrom: this.lab.turn.logSize(), serviceLogFrom: logMarks(this.lab.services) });
     this.#peers.push(app);
     await app.open(this.#opts.trace ?? false);
     return app;
@@ -175,6 +178,7 @@ interface AppPeerInit extends PeerName {
   context: BrowserContext;
   launched: LaunchedBrowser;
   turnLogFrom: number;
+  serviceLogFrom: LogMarks;
 }
 
 /** One app page in a lab host. Drive `page` with Playwright; `report()` judges its peer connections. */
@@ -189,8 +193,10 @@ export class AppPeer {
   readonly version: string;
   readonly #session: AppSession;
   readonly #turnLogFrom: number;
+  readonly #serviceLogFrom: LogMarks;
   readonly #console: string[] = [];
   #trace = false;
+  #openedAt = 0;
   #page: Page | null = null;
   #closed = false;
   constructor(session: AppSession, o: AppPeerInit) {
@@ -203,6 +209,7 @@ export class AppPeer {
     this.evidence = o.dir;
     this.version = o.launched.version;
     this.#turnLogFrom = o.turnLogFrom;
+    this.#serviceLogFrom = o.serviceLogFrom;
   }
   /** `chromium@home`. */
   get name(): string {
@@ -222,6 +229,7 @@ export class AppPeer {
     const at = () => new Date().toISOString();
     page.on('console', (m) => this.#console.push(`${at()} ${m.type()} ${m.text()}`));
     page.on('pageerror', (e) => this.#console.push(`${at()} pageerror ${e.message}`));
+    this.#openedAt = Date.now();
     try {
       await page.goto(this.url);
     } catch (e) {
@@ -321,13 +329,16 @@ export class AppPeer {
       media,
       iceServers: { mapped: mapped.ice, ignored: mapped.ignored },
       bothEnds: far !== null,
+      timings: { createdMs: Math.round(rec.created - this.#openedAt), connectedMs: connectedAt(rec) === null ? null : Math.round(connectedAt(rec)! - this.#openedAt) },
       evidence: join(this.evidence, id),
     };
     writeEvidence(report, rec, stats, final, lab.turn.log(this.#turnLogFrom));
     return report;
   }
 
+  /** The page's console, what it is, and each service's log while it was open. */
   #writePage(): void {
+    writeServiceLogs(this.evidence, this.#session.lab.services, this.#serviceLogFrom);
     writeFileSync(join(this.evidence, 'console.log'), `${this.#console.join('\n')}\n`);
     writeFileSync(join(this.evidence, 'page.json'), JSON.stringify({ peer: this.name, engine: this.engine, version: this.version, host: this.host, url: this.url, finalUrl: this.#page?.url() ?? null }, null, 2));
   }
@@ -340,6 +351,8 @@ export class AppPeer {
     await this.context.close().catch(() => undefined);
   }
 }
+
+const connectedAt = (rec: RecordedPeerConnection): number | null => rec.timeline.find((e) => (e.what === 'connectionState' || e.what === 'iceConnectionState') && connected(e.state))?.t ?? null;
 
 const serviceHost = (lab: StartedLab, service: string): string | null => [...labServices(lab)].find(([, s]) => s === service)?.[0] ?? null;
 

@@ -204,6 +204,12 @@ const ROWS: Row[] = [
     expected: 'relay-tcp',
     says: /; B relays over TURN\/TCP$/,
   },
+  // One-to-one (a server's elastic IP): for ICE, endpoint-independent mapping keeping ports and no filtering.
+  { title: 'one-to-one ↔ port-restricted-cone, STUN', a: behind('one-to-one'), b: behind(prc), ice: all(STUN), expected: 'srflx', says: /both NATs map endpoint-independently/ },
+  { title: 'one-to-one ↔ symmetric, STUN', a: behind('one-to-one'), b: behind('symmetric'), ice: all(STUN), expected: 'prflx', says: /A's endpoint-independent filtering admits them, so A learns B as peer-reflexive/ },
+  { title: 'one-to-one ↔ open, no ICE servers', a: behind('one-to-one'), b: behind('open'), ice: all(), expected: 'prflx', says: /A has no server-reflexive candidate, but its checks reach B's public address/ },
+  { title: 'one-to-one ↔ port-restricted-cone, no ICE servers (the server advertises only its private address)', a: behind('one-to-one'), b: behind(prc), ice: all(), expected: 'fail' },
+  { title: 'one-to-one ↔ udp-blocked, STUN + TURN/TCP on 443', a: behind('one-to-one'), b: behind('udp-blocked'), ice: all(STUN, TURN_TCP_443), expected: 'relay-tcp', says: /B relays over TURN\/TCP$/ },
   // Relay policy: both must allocate.
   { title: 'port-restricted-cone ↔ port-restricted-cone, relay policy, STUN + TURN/UDP', a: behind(prc), b: behind(prc), ice: relayOnly(STUN, TURN_UDP), expected: 'relay-udp' },
   { title: 'same LAN, relay policy, TURN/UDP', ...pair(neighbours({})), ice: relayOnly(TURN_UDP), expected: 'relay-udp' },

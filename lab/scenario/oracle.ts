@@ -13,6 +13,9 @@ import type { EngineName } from '../browsers/engines.ts';
  * - `unsolicited: 'reject'`: the lab drops or rejects unsolicited packets before conntrack
  *   confirms them, so they cannot re-map ports (ENVIRONMENT.md pitfall 1); an ICMP error for an
  *   early check is assumed not to stop ICE, which retransmits. Not yet observed with a browser.
+ * - a one-to-one NAT's forwarding of every port: for ICE it is an endpoint-independent mapping
+ *   that keeps ports and filters nothing, which the rules below already cover; the inbound TCP it
+ *   also forwards makes no pair, as browsers offer only active TCP candidates.
  */
 
 export type RelayProtocol = 'udp' | 'tcp' | 'tls';

@@ -73,7 +73,7 @@ export async function launchImage(net: StartedNetwork, svc: PlannedService, src:
   }
   const pid = (await client.container.inspect(client.container.getById(started.getId()))).State.Pid;
   await wire(net, svc, pid, dir);
-  return { pid, ended: endOf(pid) };
+  return { pid, ...endOf(pid) };
 }
 
 const missingImage = (svc: PlannedService, image: string, why: string) =>
@@ -114,20 +114,22 @@ async function wire(net: StartedNetwork, svc: PlannedService, pid: number, dir: 
   );
 }
 
-/** Resolves when the container's first process is gone. */
-function endOf(pid: number): Promise<string> {
-  return new Promise((resolve) => {
-    const t = setInterval(() => {
+/** Resolves when the container's first process is gone (it is no child of ours: polled). */
+function endOf(pid: number): Pick<Running, 'ended' | 'unwatch'> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<string>((resolve) => {
+    timer = setInterval(() => {
       try {
         if (!readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z')) return;
       } catch {
         // gone
       }
-      clearInterval(t);
+      clearInterval(timer);
       resolve('exited (its container stopped)');
     }, 50);
-    t.unref();
+    timer.unref();
   });
+  return { ended, unwatch: () => clearInterval(timer) };
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;

@@ -9,6 +9,8 @@ export interface Running {
   pid: number;
   /** Resolves with how the process ended ("exited with code 1", "was killed by SIGKILL"). */
   ended: Promise<string>;
+  /** Ends whatever watches for `ended` (a poll, for a container's process); called once the wait is over. */
+  unwatch(): void;
 }
 
 const POLL_MS = 50;
@@ -67,13 +69,29 @@ const awaited = (r: PlannedReady): string =>
   r.kind === 'log' ? `the log line "${r.text}"` : r.kind === 'tcp' ? `a listener on TCP port ${r.port}` : `GET ${r.path} on port ${r.port} answering below 400`;
 
 /** Waits until the service is up; a process that ends first, or the timeout, is an error naming the service with its last log lines. */
-export async function waitReady(ns: string, svc: PlannedService, proc: Running, logFile: string, ready: PlannedReady = svc.ready): Promise<void> {
+/** A wait given up because another service of the lab failed first (that failure is the one reported). */
+export class AbortedError extends LabError {
+  constructor(service: string) {
+    super('ERR_SERVICE_ABORTED', `service "${service}" was not awaited further: another service failed`, { context: { service } });
+  }
+}
+
+export async function waitReady(ns: string, svc: PlannedService, proc: Running, logFile: string, ready: PlannedReady, signal: AbortSignal): Promise<void> {
+  try {
+    await waitUntilUp(ns, svc, proc, logFile, ready, signal);
+  } finally {
+    proc.unwatch();
+  }
+}
+
+async function waitUntilUp(ns: string, svc: PlannedService, proc: Running, logFile: string, ready: PlannedReady, signal: AbortSignal): Promise<void> {
   let ended: string | null = null;
   void proc.ended.then((how) => (ended = how));
   const t0 = Date.now();
   let last: Check = { ready: false, seen: 'nothing checked yet' };
   while (Date.now() - t0 < ready.timeoutMs) {
     if (ended !== null) throw endedError(svc, ended, logFile, ready);
+    if (signal.aborted) throw new AbortedError(svc.name);
     last = await check(ns, svc, ready, proc.pid, logFile);
     if (last.ready) return;
     await sleep(POLL_MS);

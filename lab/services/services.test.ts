@@ -1,13 +1,21 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LabError } from '../topology/errors.ts';
 import type { TopologyInput } from '../topology/topology.ts';
 import { leftovers, removeLab } from '../network/network.ts';
+import { run } from '../network/run.ts';
 import { startLab, type StartedLab } from '../lab.ts';
+import { StartedService, logMarks, writeServiceLogs } from './services.ts';
+import { BrowserFleet } from '../browsers/fleet.ts';
+import { findEngine } from '../browsers/engines.ts';
 
 const ECHO = new URL('./fixtures/echo-server.cjs', import.meta.url).pathname;
+const STUN_MAPPED = new URL('./fixtures/stun-mapped.cjs', import.meta.url).pathname;
 const node = process.execPath;
 
 /** Labs this file started: the only ones it removes. */
@@ -34,6 +42,25 @@ async function startFails(topology: TopologyInput): Promise<LabError> {
 }
 
 const curl = (lab: StartedLab, host: string, url: string) => lab.exec(host, ['curl', '-sS', '--max-time', '5', '--cacert', lab.caFile, url]);
+
+describe('service logs as evidence', () => {
+  it('writes service-<name>.log with what each service logged since the marks were taken', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'service-logs-'));
+    try {
+      const logFile = join(dir, 'service.log');
+      writeFileSync(logFile, 'before the test\n');
+      const svc = new StartedService({ name: 'web', hostname: 'web.lab.test', ip: '198.18.1.1', publicIp: '198.18.1.1', url: null, kind: 'command', logFile, certFile: '', keyFile: '', pid: -1, readyMs: 0 });
+      const marks = logMarks([svc]);
+      appendFileSync(logFile, 'during the test\n');
+      const evidence = join(dir, 'evidence');
+      mkdirSync(evidence);
+      expect(writeServiceLogs(evidence, [svc], marks)).to.deep.equal([join(evidence, 'service-web.log')]);
+      expect(readFileSync(join(evidence, 'service-web.log'), 'utf8')).to.equal('during the test\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('services in the lab @integration', function () {
   this.timeout(120_000);
@@ -76,6 +103,34 @@ describe('services in the lab @integration', function () {
       const r = await curl(lab, 'b', 'http://eip.lab.test:9000/');
       expect(r.stdout, `curl: ${r.stderr}`).to.equal('hello from eip\n');
     });
+
+    it('behind one-to-one: endpoint-independent mapping and filtering at its public address, measured with RFC 5780 discovery', async () => {
+      const eip = lab.topology.services.find((s) => s.name === 'eip')!;
+      const r = await lab.exec('eip', ['timeout', '10', 'turnutils_natdiscovery', '-m', '-f', lab.turn.info.ips[0]]);
+      const out = r.stdout + r.stderr;
+      expect(out).to.include('NAT with Endpoint Independent Mapping!').and.include('NAT with Endpoint Independent Filtering!');
+      expect(out, 'its reflexive address is the public one').to.include(`UDP reflexive addr: ${eip.publicIp}:`);
+      const stun = await lab.exec('eip', [node, STUN_MAPPED, lab.turn.info.ips[0], '40123']);
+      expect(stun.stdout.trim(), `the port it sends from is kept (${stun.stderr})`).to.equal(`${eip.publicIp}:40123`);
+    });
+
+    for (const engine of ['chromium', 'firefox'] as const) {
+      it(`${engine} behind a NAT resolves the service's name and trusts its certificate: the page is a secure context`, async function () {
+        if (!findEngine(engine).available) this.skip();
+        const fleet = new BrowserFleet(lab);
+        try {
+          const { browser } = await fleet.browser(engine, 'a');
+          const context = await browser.newContext();
+          const page = await context.newPage();
+          const response = await page.goto('https://web.lab.test/');
+          expect(await response?.text()).to.equal('hi from web\n');
+          expect(await page.evaluate(() => [window.isSecureContext, typeof navigator.mediaDevices?.getUserMedia])).to.deep.equal([true, 'function']);
+          await context.close();
+        } finally {
+          await fleet.close();
+        }
+      });
+    }
 
     it('passes the lab facts in the environment (addresses, ICE servers, TURN secret) along with its own env and cwd', async () => {
       const env = JSON.parse((await curl(lab, 'a', 'http://web.lab.test:8080/env')).stdout) as Record<string, string>;
@@ -134,11 +189,55 @@ describe('services in the lab @integration', function () {
     });
   });
 
+  describe('image: a container wired in as a lab host', () => {
+    const BASE = 'icelab/debian-base:bookworm';
+    // perl-base is in every Debian image: a one-line HTTP server that says who it is and how it resolves the TURN server's name.
+    const PERL_SERVER = `perl -MIO::Socket::INET -MSocket -e '$|=1; $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "bind: $!"; print "listening\\n"; while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\n$ENV{ICELAB_SERVICE_NAME} $ENV{ICELAB_PUBLIC_IP} turn=" . inet_ntoa(scalar gethostbyname("turn.lab.test")) . "\\n"; close $c }'`;
+    before(async function () {
+      if ((await run(['docker', 'image', 'inspect', BASE])).code !== 0) this.skip();
+    });
+
+    it('runs behind a NAT with the lab facts and names, serves through the lab\'s TLS, logs to its file, and is removed with the lab', async () => {
+      const id = labId('img');
+      const lab = await startLab({ hosts: [{ name: 'a' }], services: [{ name: 'box', image: BASE, command: PERL_SERVER, port: 8080, tls: true, nat: 'one-to-one' }] }, { id });
+      try {
+        const box = lab.topology.services[0]!;
+        const r = await curl(lab, 'a', 'https://box.lab.test/');
+        expect(r.stdout, `curl: ${r.stderr}`).to.equal(`box ${box.publicIp} turn=${lab.turn.info.ips[0]}\n`);
+        expect(lab.services[0]!.log()).to.include('listening');
+        expect((await leftovers(id)).some((l) => l === `container icelab-${id}-box`), 'the container is the lab\'s').to.equal(true);
+      } finally {
+        await lab.stop();
+      }
+      expect(await leftovers(id), 'left after stop').to.deep.equal([]);
+    });
+
+    it('refuses an image that is not on this machine, naming the service and the fix', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'gone', image: 'icelab/no-such-image:1', port: 80 }] });
+      expect(e.code).to.equal('ERR_SERVICE_IMAGE');
+      expect(e.message).to.include('service "gone": image "icelab/no-such-image:1" cannot be used: it is not on this machine').and.include('docker build -t icelab/no-such-image:1');
+    });
+  });
+
   describe('bad services', () => {
     it('one that exits before it is ready: its exit and last log lines, naming it', async () => {
       const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'crash', command: 'echo "config missing: DATABASE_URL" >&2; exit 3', port: 80 }] });
       expect(e.code).to.equal('ERR_SERVICE_EXITED');
       expect(e.message).to.include('service "crash" exited with code 3 before it was ready').and.include('config missing: DATABASE_URL');
+    });
+
+    it('one that fails ends the wait for the others at once; its error is the one reported, and nothing is left', async () => {
+      const t0 = Date.now();
+      const e = await startFails({
+        hosts: [{ name: 'a' }],
+        services: [
+          { name: 'patient', command: 'sleep 60', ready: { log: 'never printed', timeoutMs: 60_000 } },
+          { name: 'crash', command: 'sleep 0.3; exit 4', ready: { log: 'never printed' } },
+        ],
+      });
+      expect(e.code).to.equal('ERR_SERVICE_EXITED');
+      expect(e.message).to.include('service "crash" exited with code 4');
+      expect(Date.now() - t0, 'the lab did not wait out the other service\'s 60 s').to.be.below(20_000);
     });
 
     it('one that is not ready within its timeout: what was awaited, what was seen, the last log lines', async () => {

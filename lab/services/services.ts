@@ -20,7 +20,7 @@ import type { StartedNetwork } from '../network/network.ts';
 import { runScript } from '../network/run.ts';
 import { ICE_TRANSPORTS, iceServersFor, REALM, restCredentials, type TurnInfo } from '../turn/coturn.ts';
 import { launchImage } from './container.ts';
-import { waitReady, type Running } from './ready.ts';
+import { AbortedError, waitReady, type Running } from './ready.ts';
 
 /** What the lab records of a started service (in its state, for a later CLI call) and `icelab up --json` shows. */
 export interface ServiceInfo {
@@ -101,21 +101,30 @@ export function openServices(net: StartedNetwork): StartedService[] {
 export async function startServices(net: StartedNetwork, turn: TurnInfo): Promise<StartedService[]> {
   const planned = net.topology.services ?? [];
   if (planned.length === 0) return [];
-  const started = await Promise.all(planned.map((s) => startService(net, turn, s)));
+  // Every start settles before a failure is thrown: the lab is torn down next, and nothing may be
+  // spawned after the teardown looked. The first failure ends the others' waits.
+  const abort = new AbortController();
+  const settled = await Promise.allSettled(planned.map((s) => startService(net, turn, s, abort.signal).catch((e: unknown) => {
+    abort.abort();
+    throw e;
+  })));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortedError));
+  if (failed) throw failed.reason;
+  const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   net.setService(STATE_KEY, started.map((s) => s.info));
   return started;
 }
 
-async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedService): Promise<StartedService> {
+async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedService, signal: AbortSignal): Promise<StartedService> {
   const t0 = performance.now();
   const dir = join(net.dir, 'services', svc.name);
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, 'service.log');
   const { certFile, keyFile } = await issueCertificate(turn, svc, dir);
   const env = serviceEnv(net, turn, svc, { certFile, keyFile });
-  const proc = await launch(net, svc, dir, logFile, env);
-  await waitReady(net.ns(svc.name), svc, proc, logFile);
-  if (svc.tls) await startTls(net, svc, dir, certFile, keyFile);
+  const proc = await launch(net, svc, dir, logFile, env, signal);
+  await waitReady(net.ns(svc.name), svc, proc, logFile, svc.ready, signal);
+  if (svc.tls) await startTls(net, svc, dir, certFile, keyFile, signal);
   const info: ServiceInfo = {
     name: svc.name,
     hostname: svc.hostname,
@@ -132,11 +141,11 @@ async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedSer
   return new StartedService(info);
 }
 
-function launch(net: StartedNetwork, svc: PlannedService, dir: string, logFile: string, env: Record<string, string>): Promise<Running> {
+function launch(net: StartedNetwork, svc: PlannedService, dir: string, logFile: string, env: Record<string, string>, signal: AbortSignal): Promise<Running> {
   const src = svc.source;
   if (src.kind === 'command') return Promise.resolve(spawnIn(net, svc.name, ['/bin/sh', '-c', src.command], logFile, { ...env, ...src.env }, src.cwd));
   if (src.kind === 'image') return launchImage(net, svc, src, logFile, { ...env, ...src.env });
-  return startForward(net, svc, src.loopbackPort, dir, logFile);
+  return startForward(net, svc, src.loopbackPort, dir, logFile, signal);
 }
 
 /** A detached process in a service's host (it outlives `icelab up`), its output appended to `logFile`. */
@@ -145,7 +154,7 @@ function spawnIn(net: StartedNetwork, node: string, argv: string[], logFile: str
   const child = net.spawn(node, argv, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, ...(cwd ? { cwd } : {}) });
   closeSync(fd);
   child.unref();
-  return { pid: child.pid ?? -1, ended: endedOf(child) };
+  return { pid: child.pid ?? -1, ended: endedOf(child), unwatch: () => undefined };
 }
 
 /**
@@ -182,7 +191,7 @@ export function serviceEnv(net: StartedNetwork, turn: TurnInfo, svc: PlannedServ
 async function issueCertificate(turn: TurnInfo, svc: PlannedService, dir: string): Promise<{ certFile: string; keyFile: string }> {
   const ca = turn.caFile;
   const caKey = join(ca, '..', 'ca.key');
-  const san = [`DNS:${svc.hostname}`, ...new Set([svc.publicIp, svc.ip])].map((x) => (x.startsWith('DNS:') ? x : `IP:${x}`)).join(',');
+  const san = [`DNS:${svc.hostname}`, ...[...new Set([svc.publicIp, svc.ip])].map((ip) => `IP:${ip}`)].join(',');
   const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   await runScript(
     `openssl req -x509 -CA ${ca} -CAkey ${caKey} -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 -keyout ${keyFile} -out ${certFile} -subj "/CN=${svc.hostname}" -addext "subjectAltName=${san}" -addext extendedKeyUsage=serverAuth -addext basicConstraints=CA:FALSE 2>&1`,
@@ -193,10 +202,11 @@ async function issueCertificate(turn: TurnInfo, svc: PlannedService, dir: string
 }
 
 /** Starts a relay (relay.cjs) in a lab host or, with node null, on this machine; resolves once it listens. */
-async function startRelay(net: StartedNetwork, svc: PlannedService, node: string | null, spec: object, logFile: string): Promise<Running> {
+async function startRelay(net: StartedNetwork, svc: PlannedService, node: string | null, spec: object, logFile: string, signal: AbortSignal): Promise<Running> {
+  if (signal.aborted) throw new AbortedError(svc.name);
   const argv = [process.execPath, RELAY, JSON.stringify(spec)];
   const proc = node ? spawnIn(net, node, argv, logFile, {}) : spawnHere(net, argv, logFile);
-  await waitReady(net.ns(svc.name), svc, proc, logFile, { kind: 'log', text: 'listening', timeoutMs: 10_000 });
+  await waitReady(net.ns(svc.name), svc, proc, logFile, { kind: 'log', text: 'listening', timeoutMs: 10_000 }, signal);
   return proc;
 }
 
@@ -210,7 +220,7 @@ function spawnHere(net: StartedNetwork, argv: string[], logFile: string): Runnin
   closeSync(fd);
   child.unref();
   if (child.pid !== undefined) net.track(child.pid);
-  return { pid: child.pid ?? -1, ended: endedOf(child) };
+  return { pid: child.pid ?? -1, ended: endedOf(child), unwatch: () => undefined };
 }
 
 function endedOf(child: ChildProcess): Promise<string> {
@@ -221,9 +231,9 @@ function endedOf(child: ChildProcess): Promise<string> {
 }
 
 /** TLS on 443 in the service's host with its certificate, plain TCP on to the service's port. */
-async function startTls(net: StartedNetwork, svc: PlannedService, dir: string, certFile: string, keyFile: string): Promise<void> {
+async function startTls(net: StartedNetwork, svc: PlannedService, dir: string, certFile: string, keyFile: string, signal: AbortSignal): Promise<void> {
   const spec = { listen: { tcp: 443, cert: certFile, key: keyFile }, connect: { host: svc.ip, port: svc.port } };
-  await startRelay(net, svc, svc.name, spec, join(dir, 'tls.log'));
+  await startRelay(net, svc, svc.name, spec, join(dir, 'tls.log'), signal);
 }
 
 /**
@@ -231,12 +241,12 @@ async function startTls(net: StartedNetwork, svc: PlannedService, dir: string, c
  * the connections and passes each through a unix socket in the lab's temp dir to a relay on this
  * machine, which connects to 127.0.0.1:<port> and nowhere else.
  */
-async function startForward(net: StartedNetwork, svc: PlannedService, loopbackPort: number, dir: string, logFile: string): Promise<Running> {
+async function startForward(net: StartedNetwork, svc: PlannedService, loopbackPort: number, dir: string, logFile: string, signal: AbortSignal): Promise<Running> {
   await loopbackAnswers(svc, loopbackPort);
   const sock = join(dir, 'forward.sock');
   // Its own log: both relays print "listening", and the wait for the second must not see the first's.
-  await startRelay(net, svc, null, { listen: { unix: sock }, connect: { host: '127.0.0.1', port: loopbackPort } }, join(dir, 'forward-machine.log'));
-  return startRelay(net, svc, svc.name, { listen: { tcp: svc.port }, connect: { unix: sock } }, logFile);
+  await startRelay(net, svc, null, { listen: { unix: sock }, connect: { host: '127.0.0.1', port: loopbackPort } }, join(dir, 'forward-machine.log'), signal);
+  return startRelay(net, svc, svc.name, { listen: { tcp: svc.port }, connect: { unix: sock } }, logFile, signal);
 }
 
 function loopbackAnswers(svc: PlannedService, port: number): Promise<void> {

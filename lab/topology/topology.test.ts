@@ -216,6 +216,8 @@ describe('topology', () => {
             { name: 'f', command: 'x', tls: true, port: 443 },
             { name: 'g', command: 'x', port: 80, nat: 'cone' },
             { name: 'h', command: 'x', port: 80, behind: 'nowhere' },
+            { name: 'i', command: 'x', port: 80, nat: 'port-restricted-cone' },
+            { name: 'j', command: 'x', ready: { log: 'up' }, nat: 'symmetric' },
           ],
         }),
       ).to.deep.equal([
@@ -231,6 +233,7 @@ describe('topology', () => {
         'services[3].ready.http: an HTTP check asks the service\'s "port": add port',
         'services[4].tls: TLS is terminated on 443 and passed on as plain HTTP to "port": add port',
         'services[5].port: with tls: true the lab listens on 443 itself; serve plain HTTP on another port',
+        "services[8].nat: behind a NAT that forwards nothing, no other lab host reaches the port this service serves; use nat: one-to-one (a server's elastic IP), leave nat out (a public address), or drop port/tls if it only connects out",
       ]);
     });
 

@@ -372,7 +372,7 @@ function semanticProblems(t: Written, links: LinkSupport | null): Problem[] {
   if (links) {
     for (const e of [...t.routers, ...t.hosts]) if (e.valid.link) problems.push(...linkProblems(e.valid.link, `${e.path}.link`, links));
   }
-  problems.push(...t.services.flatMap(serviceProblems), ...oneToOneProblems(t));
+  problems.push(...t.services.flatMap(serviceProblems), ...oneToOneProblems(t), ...t.services.flatMap((e) => unreachableService(e, t.routers)));
   if (routerCount > MAX_ROUTERS) problems.push({ path: 'routers', message: `at most ${MAX_ROUTERS} routers (declared ones and those of hosts' NATs); this topology has ${routerCount}` });
   return problems;
 }
@@ -399,6 +399,26 @@ function serviceProblems(e: Entry<ParsedService>): Problem[] {
   if (e.valid.tls && port === undefined) at('tls', 'TLS is terminated on 443 and passed on as plain HTTP to "port": add port');
   if (e.valid.tls && port === 443) at('port', 'with tls: true the lab listens on 443 itself; serve plain HTTP on another port');
   return problems;
+}
+
+/**
+ * A service that serves (a port, TLS, a forward) behind a NAT that forwards nothing is reached by
+ * no other lab host: its name resolves to the NAT's public address, which admits only replies.
+ */
+function unreachableService(e: Entry<ParsedService>, routers: readonly Entry<Parsed['routers'][number]>[]): Problem[] {
+  if (e.valid.port === undefined && e.valid.forward === undefined && !e.valid.tls) return [];
+  const nats: Nat[] = [];
+  if (e.valid.nat !== undefined && e.raw.behind === undefined) nats.push(...hostNats(e.valid.nat).chain);
+  if (e.valid.behind !== undefined && e.raw.nat === undefined) {
+    const seen = new Set<string>();
+    for (let r = routers.find((x) => x.valid.name === e.valid.behind); r?.valid.nat && !seen.has(r.path); r = routers.find((x) => x.valid.name === r!.valid.upstream)) {
+      seen.add(r.path);
+      nats.push(normaliseNat(r.valid.nat));
+    }
+  }
+  if (nats.every((n) => n.oneToOne)) return [];
+  const field = e.raw.behind !== undefined ? 'behind' : 'nat';
+  return [{ path: `${e.path}.${field}`, message: 'behind a NAT that forwards nothing, no other lab host reaches the port this service serves; use nat: one-to-one (a server\'s elastic IP), leave nat out (a public address), or drop port/tls if it only connects out' }];
 }
 
 /** A one-to-one NAT forwards every port of its public address to one client: a second would get nothing. */

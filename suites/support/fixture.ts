@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { AssertionError } from 'chai';
 import type { Context } from 'mocha';
 import type { Page } from 'playwright';
 import { startLab, type StartedLab } from '../../lab/lab.ts';
+import { logMarks, writeServiceLogs } from '../../lab/services/services.ts';
 import { BrowserFleet, EngineUnavailableError, PAGE_ORIGIN } from '../../lab/browsers/fleet.ts';
 import { ENGINES, parseEngine, type EngineName } from '../../lab/browsers/engines.ts';
 import { reportsDir } from '../../lab/report/results.ts';
@@ -119,6 +120,20 @@ export async function gate(id: string, who: readonly Participant[], observed: st
     throw new AssertionError(`${id}: listed deviation no longer happens (now ${j.observed}, as the spec says): remove it from suites/expectations.yaml [${j.reason}]`);
   }
   return j;
+}
+
+/**
+ * Where each of the lab's services' logs stands now; the function returned writes what they logged
+ * since into an evidence directory (`service-<name>.log`, beside a call's turnserver.log), so that
+ * `attachDir` attaches them with the rest.
+ */
+export function serviceLogsFrom(lab: StartedLab): (dir: string) => void {
+  const marks = logMarks(lab.services);
+  return (dir) => {
+    if (lab.services.length === 0) return;
+    mkdirSync(dir, { recursive: true });
+    writeServiceLogs(dir, lab.services, marks);
+  };
 }
 
 /** Attaches every file of an evidence directory to the current test. */
