@@ -1,10 +1,9 @@
 // What the examples' tests share: an example's lab from its own topology file, one browser fleet
 // for all its calls, evidence under reports/evidence/examples/<example>/, and timings for the notes.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
 import { AppSession, BrowserFleet, parsePeerName, startLab, type AppPeer, type PeerConnectionReport, type StartedLab, type TopologyInput } from '../lab/index.ts';
-import { logMarks, writeServiceLogs, type LogMarks } from '../lab/services/services.ts';
 import { evidenceRoot, safeName } from '../suites/support/fixture.ts';
 
 /** An example's folder: examples/<name>/. */
@@ -27,9 +26,8 @@ export class ExampleLab implements AsyncDisposable {
   readonly lab: StartedLab;
   readonly fleet: BrowserFleet;
   readonly upMs: number;
+  /** Page open (navigation) to connected, per negotiated peer connection of a call (PeerConnectionReport.timings). */
   readonly timings: { call: string; openToConnectedMs: (number | null)[] }[] = [];
-  /** Where each service's log stood when a session began, by the session's evidence directory. */
-  readonly #marks = new Map<string, LogMarks>();
   private constructor(name: string, lab: StartedLab, upMs: number) {
     this.name = name;
     this.lab = lab;
@@ -46,7 +44,6 @@ export class ExampleLab implements AsyncDisposable {
   session(test: string): AppSession {
     const evidenceDir = join(evidenceRoot(), 'examples', this.name, safeName(test));
     mkdirSync(evidenceDir, { recursive: true });
-    this.#marks.set(evidenceDir, logMarks(this.lab.services));
     return new AppSession(this.lab, { fleet: this.fleet, trace: true, evidenceDir });
   }
 
@@ -58,14 +55,10 @@ export class ExampleLab implements AsyncDisposable {
     await Promise.all(peers.map((p) => parsePeerName(p)).map((p) => this.fleet.browser(p.engine, p.host)));
   }
 
-  /** Each service's log since the session began, as service-<name>.log in its evidence; returns the file names. */
-  writeServiceLogs(evidenceDir: string): string[] {
-    return writeServiceLogs(evidenceDir, this.lab.services, this.#marks.get(evidenceDir) ?? {}).map((f) => basename(f));
-  }
-
   /** One line for the notes: lab + services up, and each call's page-open-to-connected times. */
   summary(): string {
-    const calls = this.timings.map((t) => `${t.call}: ${t.openToConnectedMs.map((ms) => (ms === null ? 'not connected' : `${ms} ms`)).join(', ')}`);
+    const ms = (v: number | null) => (v === null ? 'not connected' : `${v} ms`);
+    const calls = this.timings.map((t) => (t.openToConnectedMs.length ? `${t.call}: ${t.openToConnectedMs.map(ms).join(', ')}` : t.call));
     return `${this.name}: lab + services up ${this.upMs} ms; page open → connected: ${calls.join('; ')}`;
   }
 
@@ -73,19 +66,6 @@ export class ExampleLab implements AsyncDisposable {
     await this.fleet.close();
     await this.lab.stop();
   }
-}
-
-/**
- * From `openedAt` (epoch ms, taken before the page was opened) to the moment each of the page's
- * negotiated peer connections (a probe that never had a remote description is left out) first
- * reported connectionState "connected" (the recorder's clock is the machine's); null for one that never did.
- */
-export async function openToConnected(peer: AppPeer, openedAt: number): Promise<(number | null)[]> {
-  const recs = (await peer.recordings()).filter(({ rec }) => rec.descriptions.some((d) => d.which === 'remote'));
-  return recs.map(({ rec }) => {
-    const at = rec.timeline.find((e) => e.what === 'connectionState' && e.state === 'connected')?.t;
-    return at === undefined ? null : Math.round(at - openedAt);
-  });
 }
 
 /**
@@ -99,9 +79,12 @@ export async function callsAndProbes(peer: AppPeer, reports: readonly PeerConnec
   return { calls: reports.filter((_, i) => negotiated(i)), probes: reports.filter((_, i) => !negotiated(i)) };
 }
 
-/** The evidence files a page must leave once its session is closed: its trace, and each peer connection's result. */
-export function missingEvidence(peer: AppPeer, reports: readonly PeerConnectionReport[]): string[] {
-  const want = [join(peer.evidence, 'trace.zip'), join(peer.evidence, 'console.log'), ...reports.map((r) => join(r.evidence, 'result.json'))];
+/** The evidence files a page must leave once its session is closed: its trace, each service's log, and each peer connection's result. */
+export function missingEvidence(peer: AppPeer, reports: readonly PeerConnectionReport[], services: readonly string[]): string[] {
+  const want = [
+    ...['trace.zip', 'console.log', ...services.map((s) => `service-${s}.log`)].map((f) => join(peer.evidence, f)),
+    ...reports.map((r) => join(r.evidence, 'result.json')),
+  ];
   return want.filter((f) => !existsSync(f));
 }
 
