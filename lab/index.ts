@@ -15,7 +15,7 @@ export type { TopologyInput, Topology } from './topology/topology.ts';
 export { LabError, TopologyError } from './topology/errors.ts';
 export { BrowserFleet, EngineUnavailableError, type FleetOptions } from './browsers/fleet.ts';
 export type { EngineName } from './browsers/engines.ts';
-export { AppSession, AppPeer, parsePeerName, DEFAULT_APP_TIMEOUT_MS, type AppSessionOptions, type PeerConnectionReport, type MediaFlow, type PeerName, type WaitOptions } from './app/app-peer.ts';
+export { AppSession, AppPeer, parsePeerName, DEFAULT_APP_TIMEOUT_MS, type AppSessionOptions, type PageReport, type PeerConnectionReport, type MediaFlow, type PeerName, type WaitOptions } from './app/app-peer.ts';
 export type { RemoteEnd } from './app/judge.ts';
 export type { Prediction, OutcomeClass } from './scenario/oracle.ts';
 export type { Verdict } from './scenario/verdict.ts';

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
-import type { AppPeer, PeerConnectionReport } from './app-peer.ts';
+import type { PageReport, PeerConnectionReport } from './app-peer.ts';
 
 /** The report of one app peer connection in a few lines: what was predicted, what settled, the verdict, the evidence. */
 export function peerConnectionStory(peer: string, r: PeerConnectionReport): string {
@@ -28,14 +28,15 @@ const TYPES: Record<string, string> = { json: 'application/json', sdp: 'text/pla
  * harness calls are labelled (engine, host, verdict, directPath), the story as the description,
  * the verdict as parameters, and every evidence file as an attachment.
  */
-export async function reportPeerConnections(peer: AppPeer, reports: readonly PeerConnectionReport[]): Promise<void> {
-  await allure.labels({ name: 'engine', value: peer.engine }, { name: 'host', value: peer.host }, ...reports.flatMap((r) => [{ name: 'verdict', value: r.verdict.status }, { name: 'directPath', value: r.verdict.directPath.state }]));
-  await allure.description(reports.map((r) => peerConnectionStory(peer.name, r)).join('\n\n'));
-  for (const r of reports) {
+export async function reportPeerConnections(pages: readonly PageReport[]): Promise<void> {
+  const all = pages.flatMap(({ peer, peerConnections }) => peerConnections.map((r) => ({ peer, r })));
+  await allure.labels(...pages.flatMap(({ peer }) => [{ name: 'engine', value: peer.engine }, { name: 'host', value: peer.host }]), ...all.flatMap(({ r }) => [{ name: 'verdict', value: r.verdict.status }, { name: 'directPath', value: r.verdict.directPath.state }]));
+  await allure.description(all.map(({ peer, r }) => peerConnectionStory(peer.name, r)).join('\n\n'));
+  for (const { peer, r } of all) {
     await allure.parameter(`${peer.name} ${r.id}`, `expected ${r.expected?.outcome ?? 'nothing'}, settled ${r.class}, verdict ${r.verdict.status}: ${r.verdict.result}`);
     await attachDir(r.evidence, `${peer.name} ${r.id} `);
   }
-  await attachDir(peer.evidence, `${peer.name} `);
+  for (const { peer } of pages) await attachDir(peer.evidence, `${peer.name} `);
 }
 
 async function attachDir(dir: string, prefix: string): Promise<void> {

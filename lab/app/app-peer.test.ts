@@ -56,7 +56,7 @@ describe('app pages behind lab NATs @integration', function () {
   it('the recorder keeps instanceof, static methods, subclasses and webkitRTCPeerConnection working', async () => {
     await using app = new AppSession(lab, { fleet, evidenceDir: mkdtempSync(join(tmpdir(), 'icelab-app-')) });
     for (const engine of ['chromium', 'firefox'] as const) {
-      const p = await app.openPeer(`${engine}@alice`, `${origin}/?room=probe&me=x&other=y`);
+      const p = await app.openPeer(`${engine}@alice`, `${origin}/?room=probe-${engine}&me=a&other=nobody`);
       // A string: tsx would name the class with a helper the page does not have.
       const seen = await p.page.evaluate(`(() => {
         class Mine extends RTCPeerConnection {}
@@ -66,6 +66,9 @@ describe('app pages behind lab NATs @integration', function () {
       })()`);
       expect(seen, engine).to.deep.equal({ instance: true, mine: true, statics: 'function', webkit: engine === 'chromium' ? 'same' : 'absent', name: 'RTCPeerConnection' });
       expect((await p.recordings()).length, engine).to.equal(2); // the app's and the probe's
+      // The probe was never described (as PeerJS's support check): only the app's offer is a call.
+      await p.waitForPeerConnections({ timeoutMs: 5000 });
+      expect((await p.calls()).map(({ rec }) => rec.id), engine).to.deep.equal([0]);
     }
   });
 

@@ -53,6 +53,12 @@ export interface PeerConnectionReport {
   evidence: string;
 }
 
+/** A page and its peer connections, judged. */
+export interface PageReport {
+  peer: AppPeer;
+  peerConnections: PeerConnectionReport[];
+}
+
 export interface AppSessionOptions {
   /** Browsers to use; default: a fleet of the session's own, closed with it. */
   fleet?: BrowserFleet;
@@ -133,10 +139,10 @@ export class AppSession implements AsyncDisposable {
   }
 
   /** Every open page's peer connections, waited for and judged (see AppPeer.report). */
-  async reports(opts: WaitOptions = {}): Promise<{ peer: AppPeer; peerConnections: PeerConnectionReport[] }[]> {
+  async reports(opts: WaitOptions = {}): Promise<PageReport[]> {
     await Promise.all(this.#peers.map((p) => p.waitForPeerConnections(opts)));
     await Promise.all(this.#peers.map((p) => p.waitForConnections(opts)));
-    const out = [];
+    const out: PageReport[] = [];
     for (const p of this.#peers) out.push({ peer: p, peerConnections: await p.report({ ...opts, waited: true }) });
     return out;
   }
@@ -251,16 +257,26 @@ export class AppPeer {
     return out;
   }
 
-  /** Resolves once the app has created `count` peer connections; throws ERR_NO_PEER_CONNECTION after the timeout. */
+  /**
+   * The peer connections that take part in a call: those with a description. One the app made and
+   * never described is a probe (PeerJS's util.supports makes one when it loads) and is not judged.
+   */
+  async calls(): Promise<{ frame: Frame; rec: RecordedPeerConnection }[]> {
+    return (await this.recordings()).filter(({ rec }) => rec.descriptions.length > 0);
+  }
+
+  /** Resolves once the app has `count` peer connections in a call; throws ERR_NO_PEER_CONNECTION after the timeout. */
   async waitForPeerConnections(opts: WaitOptions & { count?: number } = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_APP_TIMEOUT_MS;
     const count = opts.count ?? 1;
     const t0 = performance.now();
     for (;;) {
-      const n = (await this.recordings()).length;
+      const n = (await this.calls()).length;
       if (n >= count) return;
       if (performance.now() - t0 > timeoutMs) {
-        throw new LabError('ERR_NO_PEER_CONNECTION', `${this.name}: ${this.page.url()} created ${n === 0 ? 'no RTCPeerConnection' : `${n} of ${count} RTCPeerConnections`} within ${timeoutMs} ms (opened as ${this.url})`, {
+        const made = (await this.recordings()).length;
+        const what = n === 0 ? `no RTCPeerConnection in a call${made ? ` (${made} made, none given a description)` : ''}` : `${n} of ${count} RTCPeerConnections in a call`;
+        throw new LabError('ERR_NO_PEER_CONNECTION', `${this.name}: ${this.page.url()} created ${what} within ${timeoutMs} ms (opened as ${this.url})`, {
           hint: 'drive the page to its call (click "join", fill the room: --run <module> with icelab open, or the Page in a test), check its console log in the evidence for errors, or give it more time (--timeout)',
           context: { peer: this.name, url: this.url },
         });
@@ -273,7 +289,7 @@ export class AppPeer {
   async waitForConnections(opts: WaitOptions = {}): Promise<void> {
     const t0 = performance.now();
     while (performance.now() - t0 < (opts.timeoutMs ?? DEFAULT_APP_TIMEOUT_MS)) {
-      if ((await this.recordings()).every(({ rec }) => settledState(stateOf(rec)))) return;
+      if ((await this.calls()).every(({ rec }) => settledState(stateOf(rec)))) return;
       await sleep(200);
     }
   }
@@ -287,7 +303,7 @@ export class AppPeer {
       await this.waitForPeerConnections(opts);
       await this.waitForConnections(opts);
     }
-    const recs = await this.recordings();
+    const recs = await this.calls();
     const out: PeerConnectionReport[] = [];
     for (const [i, { frame, rec }] of recs.entries()) out.push(await this.#judge(`pc-${i}`, frame, rec));
     this.#writePage();

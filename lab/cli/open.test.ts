@@ -51,7 +51,7 @@ describe('icelab open @integration', function () {
   it('an app page that makes no peer connection fails naming the URL and what to do (exit 1)', async () => {
     const r = await icelab(['open', 'https://web.lab.test/blank', '--peers', 'chromium@alice', '--topology', 'lab.yaml', '--timeout', '1500'], appDir());
     expect(r.code, r.stderr).to.equal(1);
-    expect(r.stderr).to.match(/chromium@alice: https:\/\/web\.lab\.test\/blank created no RTCPeerConnection within 1500 ms[\s\S]*To fix: drive the page to its call/);
+    expect(r.stderr).to.match(/chromium@alice: https:\/\/web\.lab\.test\/blank created no RTCPeerConnection in a call within 1500 ms[\s\S]*To fix: drive the page to its call/);
   });
 
   it('a URL whose host is not a lab name is refused before a lab starts (exit 2)', async () => {

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright';
 import { startPlannedLab } from '../lab.ts';
-import { AppSession, parsePeerName, type AppPeer, type PeerConnectionReport, type PeerName } from '../app/app-peer.ts';
+import { AppSession, parsePeerName, type AppPeer, type PageReport, type PeerName } from '../app/app-peer.ts';
 import { peerConnectionStory } from '../app/allure.ts';
 import { checkLabUrl } from '../app/lab-names.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
@@ -54,7 +54,7 @@ export function planOpen(o: OpenOptions): OpenPlan {
 }
 
 /** The report `--json` prints: exactly the fields issue 12 names. */
-export const jsonReport = (all: readonly { peer: AppPeer; peerConnections: PeerConnectionReport[] }[]) => ({
+export const jsonReport = (all: readonly PageReport[]) => ({
   peers: all.map(({ peer, peerConnections }) => ({
     peer: peer.name,
     peerConnections: peerConnections.map((r) => ({ state: r.state, selectedPair: r.selectedPair, class: r.class, remote: r.remote, expected: r.expected?.outcome ?? null, matches: r.matches, media: r.media })),

@@ -99,6 +99,11 @@ describe('services in the lab @integration', function () {
       expect(https.stdout, `curl: ${https.stderr}`).to.equal('hi from web\n');
     });
 
+    it('passes an HTTP upgrade (WebSocket) through TLS', async () => {
+      const r = await lab.exec('a', ['curl', '-sS', '-i', '--max-time', '5', '--http1.1', '--cacert', lab.caFile, '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', 'https://web.lab.test/socket']);
+      expect(r.stdout, `curl: ${r.stderr}`).to.match(/^HTTP\/1\.1 101 /).and.include('upgraded');
+    });
+
     it('reaches a service behind a one-to-one NAT on any port at its public address, from behind other NATs', async () => {
       const r = await curl(lab, 'b', 'http://eip.lab.test:9000/');
       expect(r.stdout, `curl: ${r.stderr}`).to.equal('hello from eip\n');
@@ -212,6 +217,13 @@ describe('services in the lab @integration', function () {
       expect(await leftovers(id), 'left after stop').to.deep.equal([]);
     });
 
+    it("an image whose own command ends at once is a service that exited before it was ready", async () => {
+      // The base image's command is bash, which ends without a terminal.
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'shell', image: BASE, port: 80 }] });
+      expect(e.code).to.equal('ERR_SERVICE_EXITED');
+      expect(e.message).to.include('service "shell" exited (its container stopped) before it was ready');
+    });
+
     it('refuses an image that is not on this machine, naming the service and the fix', async () => {
       const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'gone', image: 'icelab/no-such-image:1', port: 80 }] });
       expect(e.code).to.equal('ERR_SERVICE_IMAGE');
@@ -238,6 +250,12 @@ describe('services in the lab @integration', function () {
       expect(e.code).to.equal('ERR_SERVICE_EXITED');
       expect(e.message).to.include('service "crash" exited with code 4');
       expect(Date.now() - t0, 'the lab did not wait out the other service\'s 60 s').to.be.below(20_000);
+    });
+
+    it('one whose cwd does not exist', async () => {
+      const e = await startFails({ hosts: [{ name: 'a' }], services: [{ name: 'lost', command: 'true', cwd: '/nonexistent/app', port: 80 }] });
+      expect(e.code).to.equal('ERR_SERVICE_CWD');
+      expect(e.message).to.include('service "lost": cwd /nonexistent/app does not exist');
     });
 
     it('one that is not ready within its timeout: what was awaited, what was seen, the last log lines', async () => {

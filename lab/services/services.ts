@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedService } from '../topology/topology.ts';
 import type { StartedNetwork } from '../network/network.ts';
@@ -104,15 +104,25 @@ export async function startServices(net: StartedNetwork, turn: TurnInfo): Promis
   // Every start settles before a failure is thrown: the lab is torn down next, and nothing may be
   // spawned after the teardown looked. The first failure ends the others' waits.
   const abort = new AbortController();
-  const settled = await Promise.allSettled(planned.map((s) => startService(net, turn, s, abort.signal).catch((e: unknown) => {
-    abort.abort();
-    throw e;
-  })));
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortedError));
-  if (failed) throw failed.reason;
-  const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const started = await settleAll(
+    planned.map((s) =>
+      startService(net, turn, s, abort.signal).catch((e: unknown) => {
+        abort.abort();
+        throw e;
+      }),
+    ),
+  );
   net.setService(STATE_KEY, started.map((s) => s.info));
   return started;
+}
+
+/** Like Promise.all, but settles every promise first (nothing of a start runs on after its failure is thrown); an abort is never the failure reported. */
+async function settleAll<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failures = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const failed = failures.find((r) => !(r.reason instanceof AbortedError)) ?? failures[0];
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedService, signal: AbortSignal): Promise<StartedService> {
@@ -122,9 +132,11 @@ async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedSer
   const logFile = join(dir, 'service.log');
   const { certFile, keyFile } = await issueCertificate(turn, svc, dir);
   const env = serviceEnv(net, turn, svc, { certFile, keyFile });
+  // Launched, the host's namespace is final (a container's replaces it). The TLS relay connects to
+  // the service per connection only, so it starts while the service comes up.
   const proc = await launch(net, svc, dir, logFile, env, signal);
-  await waitReady(net.ns(svc.name), svc, proc, logFile, svc.ready, signal);
-  if (svc.tls) await startTls(net, svc, dir, certFile, keyFile, signal);
+  const tls = svc.tls ? startTls(net, svc, dir, certFile, keyFile, signal) : Promise.resolve();
+  await settleAll([waitReady(net.ns(svc.name), svc, proc, logFile, svc.ready, signal), tls]);
   const info: ServiceInfo = {
     name: svc.name,
     hostname: svc.hostname,
@@ -143,6 +155,13 @@ async function startService(net: StartedNetwork, turn: TurnInfo, svc: PlannedSer
 
 function launch(net: StartedNetwork, svc: PlannedService, dir: string, logFile: string, env: Record<string, string>, signal: AbortSignal): Promise<Running> {
   const src = svc.source;
+  if (src.kind === 'command' && src.cwd !== null && !existsSync(src.cwd)) {
+    // spawn would report it as "spawn ip ENOENT", as if iproute2 were missing.
+    throw new LabError('ERR_SERVICE_CWD', `service "${svc.name}": cwd ${resolve(src.cwd)} does not exist`, {
+      hint: 'give the directory the command runs in (a relative cwd is taken from the working directory icelab runs in)',
+      context: { service: svc.name },
+    });
+  }
   if (src.kind === 'command') return Promise.resolve(spawnIn(net, svc.name, ['/bin/sh', '-c', src.command], logFile, { ...env, ...src.env }, src.cwd));
   if (src.kind === 'image') return launchImage(net, svc, src, logFile, { ...env, ...src.env });
   return startForward(net, svc, src.loopbackPort, dir, logFile, signal);
@@ -190,7 +209,13 @@ export function serviceEnv(net: StartedNetwork, turn: TurnInfo, svc: PlannedServ
 /** A certificate for the service's name and addresses, signed by the lab CA the TURN server's came from (browsers trust it). */
 async function issueCertificate(turn: TurnInfo, svc: PlannedService, dir: string): Promise<{ certFile: string; keyFile: string }> {
   const ca = turn.caFile;
-  const caKey = join(ca, '..', 'ca.key');
+  const caKey = join(dirname(ca), 'ca.key');
+  if (!existsSync(caKey)) {
+    throw new LabError('ERR_SERVICE_CERTIFICATE', `service "${svc.name}" needs a certificate from the lab CA, whose key ${caKey} is not beside ${ca}`, {
+      hint: 'the TURN provider must leave the CA key (ca.key) beside ca.pem in the lab dir; this is a bug of icelab: report it',
+      context: { service: svc.name },
+    });
+  }
   const san = [`DNS:${svc.hostname}`, ...[...new Set([svc.publicIp, svc.ip])].map((ip) => `IP:${ip}`)].join(',');
   const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   await runScript(
@@ -245,8 +270,12 @@ async function startForward(net: StartedNetwork, svc: PlannedService, loopbackPo
   await loopbackAnswers(svc, loopbackPort);
   const sock = join(dir, 'forward.sock');
   // Its own log: both relays print "listening", and the wait for the second must not see the first's.
-  await startRelay(net, svc, null, { listen: { unix: sock }, connect: { host: '127.0.0.1', port: loopbackPort } }, join(dir, 'forward-machine.log'), signal);
-  return startRelay(net, svc, svc.name, { listen: { tcp: svc.port }, connect: { unix: sock } }, logFile, signal);
+  // Each relay connects onwards per connection only, so both start at once.
+  const [, inner] = await settleAll([
+    startRelay(net, svc, null, { listen: { unix: sock }, connect: { host: '127.0.0.1', port: loopbackPort } }, join(dir, 'forward-machine.log'), signal),
+    startRelay(net, svc, svc.name, { listen: { tcp: svc.port }, connect: { unix: sock } }, logFile, signal),
+  ]);
+  return inner;
 }
 
 function loopbackAnswers(svc: PlannedService, port: number): Promise<void> {
