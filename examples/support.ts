@@ -68,17 +68,6 @@ export class ExampleLab implements AsyncDisposable {
   }
 }
 
-/**
- * A page's peer connections split into calls (a remote description was set) and probes: ones the
- * app closed without ever negotiating, as libraries do to detect features (PeerJS's
- * util.supports makes one when it loads). `reports` are the page's, in the recorder's order.
- */
-export async function callsAndProbes(peer: AppPeer, reports: readonly PeerConnectionReport[]): Promise<{ calls: PeerConnectionReport[]; probes: PeerConnectionReport[] }> {
-  const recs = await peer.recordings();
-  const negotiated = (i: number) => recs[i]?.rec.descriptions.some((d) => d.which === 'remote') ?? false;
-  return { calls: reports.filter((_, i) => negotiated(i)), probes: reports.filter((_, i) => !negotiated(i)) };
-}
-
 /** The evidence files a page must leave once its session is closed: its trace, each service's log, and each peer connection's result. */
 export function missingEvidence(peer: AppPeer, reports: readonly PeerConnectionReport[], services: readonly string[]): string[] {
   const want = [
