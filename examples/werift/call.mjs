@@ -1,0 +1,4 @@
+// For `icelab open … --run call.mjs`: click "call the bot".
+export default async (page) => {
+  await page.click('#call');
+};
