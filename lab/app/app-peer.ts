@@ -7,9 +7,9 @@ import { parseEngine, type EngineName } from '../browsers/engines.ts';
 import { LabError } from '../topology/errors.ts';
 import { reportsDir } from '../report/results.ts';
 import { peerSide, type SelectedPair } from '../scenario/call.ts';
-import { predictOutcome, type OutcomeClass, type PeerSide, type Prediction } from '../scenario/oracle.ts';
+import { predictOutcome, type IceConfig, type OutcomeClass, type PeerSide, type Prediction } from '../scenario/oracle.ts';
 import type { PairSnapshot, Verdict } from '../scenario/verdict.ts';
-import { checksOf, judgePeerConnection, mapIceServers, remoteEndOf, SERVICE_ENGINE, ufragOf, type MappedIce, type RemoteEnd } from './judge.ts';
+import { announcementsOf, checksOf, judgePeerConnection, predictFromAnnouncements, publicAddressesOf, mapIceServers, remoteEndOf, SERVICE_ENGINE, ufragOf, type FarAnnouncements, type MappedIce, type RemoteEnd } from './judge.ts';
 import { RECORDER, recorder, type PairPoll, type RecordedPeerConnection } from './recording.ts';
 import { checkLabUrl, labServices } from './lab-names.ts';
 import { logMarks, writeServiceLogs, type LogMarks } from '../services/services.ts';
@@ -325,8 +325,8 @@ export class AppPeer {
     const remote = far ? { host: far.peer.host } : remoteEndOf(lab.topology, addresses, labServices(lab));
     const remoteHost = remote && ('host' in remote ? remote.host : serviceHost(lab, remote.service));
     const there: PeerSide | null = remoteHost ? peerSide(lab.topology, lab.host(remoteHost), far?.peer.engine ?? this.#session.engineIn(remoteHost) ?? SERVICE_ENGINE) : null;
-    const expected = there ? predictOutcome(here, there, mapped.ice) : null;
     const checks = checksOf(rec, final, stats);
+    const expected = there ? predict(here, there, mapped.ice, remote !== null && 'service' in remote ? announcementsOf(checks.received, publicAddressesOf(lab.topology)) : null) : null;
     const farChecks = far ? checksOf(far.rec, await recorder(far.frame, 'pairsNow', far.rec.id), (await recorder(far.frame, 'stats', far.rec.id)) as { type: string }[]) : null;
     const verdict: Verdict = expected && there
       ? judgePeerConnection({ expected, connected: isUp, settled: settle?.settled ?? false, ice: mapped.ice, here: { side: here, checks }, there: { side: there, checks: farChecks }, publicNatAddresses: lab.topology.routers.filter((r) => r.upstream === null).map((r) => r.wanIp) })
@@ -369,6 +369,10 @@ export class AppPeer {
 }
 
 const connectedAt = (rec: RecordedPeerConnection): number | null => rec.timeline.find((e) => (e.what === 'connectionState' || e.what === 'iceConnectionState') && connected(e.state))?.t ?? null;
+
+/** A service far end is predicted from what it announced; a browser from how browsers gather with the app's servers. */
+const predict = (here: PeerSide, there: PeerSide, ice: IceConfig, service: FarAnnouncements | null): Prediction =>
+  service ? predictFromAnnouncements(here, there, ice, service) : predictOutcome(here, there, ice);
 
 const serviceHost = (lab: StartedLab, service: string): string | null => [...labServices(lab)].find(([, s]) => s === service)?.[0] ?? null;
 

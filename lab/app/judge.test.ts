@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { planTopology } from '../topology/topology.ts';
 import { peerSide } from '../scenario/call.ts';
-import { predictOutcome } from '../scenario/oracle.ts';
-import type { PairStats } from '../scenario/verdict.ts';
-import { iceServerOf, judgeOneEnd, mapIceServers, remoteEndOf } from './judge.ts';
+import { predictOutcome, type IceConfig } from '../scenario/oracle.ts';
+import { parseCandidate, type CandidateLine, type PairStats } from '../scenario/verdict.ts';
+import type { RecordedPeerConnection } from './recording.ts';
+import { announcementsOf, iceServerOf, judgeOneEnd, mapIceServers, predictFromAnnouncements, publicAddressesOf, remoteEndOf, type FarAnnouncements } from './judge.ts';
 
 const t = planTopology({
   hosts: [{ name: 'alice', nat: 'port-restricted-cone' }, { name: 'bob', nat: 'symmetric' }],
@@ -46,5 +48,47 @@ describe('app peer connections: the app\'s ICE servers and the far end', () => {
     // The server announcing only its private address (the classic 1:1 NAT failure): its checks arrive from its public
     // address, which nobody signalled, so this end learns it as peer-reflexive: not the srflx path predicted.
     expect(judge(pair(media.publicIp, 'prflx'))).to.include({ status: 'unexpected', settledClass: 'prflx' });
+  });
+});
+
+// examples/werift/topology.yaml, whose plan gave the recorded candidates' addresses.
+const werift = planTopology({
+  hosts: [{ name: 'laptop', nat: 'port-restricted-cone' }],
+  services: ['bot-private', 'bot-public'].map((name) => ({ name, command: 'true', port: 8080, nat: 'one-to-one' as const })),
+});
+/** What a browser received from a werift bot (chromium@laptop, evidence candidates.json `remote`). */
+const received = (bot: string): CandidateLine[] =>
+  (JSON.parse(readFileSync(new URL(`./fixtures/werift-${bot}.remote-candidates.json`, import.meta.url), 'utf8')) as RecordedPeerConnection['remoteCandidates'])
+    .map((c) => parseCandidate(c.candidate))
+    .filter((c): c is CandidateLine => c !== null);
+
+describe('app peer connections: a service far end predicted from what it announced', () => {
+  const side = (t: ReturnType<typeof planTopology>, host: string) => peerSide(t, t.hosts.find((h) => h.name === host)!, 'chromium');
+  const labIce: IceConfig = { servers: [{ kind: 'stun', transport: 'udp', port: 3478 }, { kind: 'turn', transport: 'udp', port: 3478 }], policy: 'all' };
+  const predict = (bot: string, here = side(werift, 'laptop'), ice = labIce) => predictFromAnnouncements(here, side(werift, bot), ice, announcementsOf(received(bot), publicAddressesOf(werift)));
+
+  it('reads the recorded candidates: a 1:1 public host address, no srflx, one relay each', () => {
+    expect(announcementsOf(received('bot-private'), publicAddressesOf(werift))).to.deep.equal({ publicHost: false, srflx: false, relays: 1 });
+    expect(announcementsOf(received('bot-public'), publicAddressesOf(werift))).to.deep.equal({ publicHost: true, srflx: false, relays: 1 });
+  });
+
+  it('a bot announcing only its private address behind a port-restricted browser: its own relay, not the srflx a browser there would reach', () => {
+    expect(predictOutcome(side(werift, 'laptop'), side(werift, 'bot-private'), labIce).outcome, 'as if it gathered like a browser').to.equal('srflx');
+    expect(predict('bot-private')).to.include({ outcome: 'relay-udp' });
+    expect(predict('bot-public')).to.include({ outcome: 'srflx' });
+  });
+
+  it('a private-only far end is reached directly when its checks get through: the near end public or filtering endpoint-independently (prflx)', () => {
+    const open = planTopology({ hosts: [{ name: 'server', nat: 'open' }, { name: 'cone', nat: 'full-cone' }], services: [{ name: 'bot-private', command: 'true', port: 8080, nat: 'one-to-one' }] });
+    const said = announcementsOf(received('bot-private'), publicAddressesOf(werift));
+    for (const host of ['server', 'cone']) expect(predictFromAnnouncements(side(open, host), side(open, 'bot-private'), labIce, said), host).to.include({ outcome: 'prflx' });
+  });
+
+  it('without a relay of its own a private-only far end fails; with the relay policy the near end relays to its relay', () => {
+    const said: FarAnnouncements = { publicHost: false, srflx: false, relays: 0 };
+    expect(predictFromAnnouncements(side(werift, 'laptop'), side(werift, 'bot-private'), labIce, said)).to.include({ outcome: 'fail' });
+    const relayOnly: IceConfig = { ...labIce, policy: 'relay' };
+    expect(predict('bot-private', side(werift, 'laptop'), relayOnly)).to.include({ outcome: 'relay-udp' });
+    expect(predict('bot-public', side(werift, 'laptop'), relayOnly)).to.include({ outcome: 'relay-udp' });
   });
 });

@@ -1,7 +1,7 @@
 import type { EngineName } from '../browsers/engines.ts';
 import { turnHostname, TURN_PORTS } from '../turn/coturn.ts';
 import type { Topology } from '../topology/topology.ts';
-import { classifyCall, outcomeMatches, sameLan, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from '../scenario/oracle.ts';
+import { allocations, classifyCall, hasStun, outcomeMatches, predictDirect, reachesRelay, sameLan, toInternet, udpOk, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from '../scenario/oracle.ts';
 import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict } from '../scenario/verdict.ts';
 import type { RecordedPeerConnection } from './recording.ts';
 
@@ -139,6 +139,80 @@ function classOf(p: PairSnapshot['pairs'][number], j: JudgeInput): OutcomeClass 
   const localType = local.type === 'host' && throughNat ? 'srflx' : local.type;
   const view: PairView = { local: { type: localType, protocol: local.protocol, ...(local.relayProtocol ? { relayProtocol: local.relayProtocol } : {}) }, remote: { type: remoteType } };
   return classifyCall(view);
+}
+
+/** What a far end that is no recorded browser (a lab service) announced, as the recorded end received it. */
+export interface FarAnnouncements {
+  /** A host candidate with a public address: its own, or a 1:1 NAT's that it was told (reached as srflx would be). */
+  publicHost: boolean;
+  /** It sent a server-reflexive candidate: it learned its NAT's mapping itself. */
+  srflx: boolean;
+  /** Its relay candidates: its own TURN allocations. */
+  relays: number;
+}
+
+/** Addresses that are public in the lab: public hosts', services' public ones, and outer routers' WAN addresses. */
+export const publicAddressesOf = (t: Pick<Topology, 'hosts' | 'routers' | 'services'>): string[] => [
+  ...t.hosts.filter((h) => h.routers.length === 0).map((h) => h.ip),
+  ...t.services.map((s) => s.publicIp),
+  ...t.routers.filter((r) => r.upstream === null).map((r) => r.wanIp),
+];
+
+/** The far end's candidates (trickled and in SDP) read as what they let the near end reach. */
+export function announcementsOf(received: readonly CandidateLine[], publicAddresses: readonly string[]): FarAnnouncements {
+  return {
+    publicHost: received.some((c) => c.type === 'host' && publicAddresses.includes(c.address)),
+    srflx: received.some((c) => c.type === 'srflx'),
+    relays: received.filter((c) => c.type === 'relay').length,
+  };
+}
+
+const failed = (reason: string): Prediction => ({ outcome: 'fail', reason });
+
+/**
+ * The class a call with a service settles on, from what the service announced rather than from
+ * how a browser would gather: a service uses its own ICE servers (or none) and may announce only
+ * the private address it sees. `here` is A (the recorded browser), `there` is B (the service).
+ */
+export function predictFromAnnouncements(here: PeerSide, there: PeerSide, ice: IceConfig, said: FarAnnouncements): Prediction {
+  if (sameLan(here, there)) return predictDirect(here, there, ice);
+  // A public host address is reached as a public host is, whatever 1:1 NAT forwards it.
+  const reached = said.publicHost ? { ...there, routers: [] } : said.srflx ? there : null;
+  const d = reached ? predictDirect(here, reached, ice) : checksFromFar(here, there, ice);
+  return d.outcome === 'fail' ? farRelay(here, ice, said, reached !== null, d.reason) : d;
+}
+
+/**
+ * B announced only private addresses, which A's checks cannot reach. B's checks to A's public
+ * address get through only if A's NAT filters nothing A has not sent to: A sent nothing to B's
+ * public address. A then learns B as peer-reflexive (RFC 8445 section 7.3.1.3).
+ */
+function checksFromFar(here: PeerSide, there: PeerSide, ice: IceConfig): Prediction {
+  const [a, b] = [toInternet(here, 'A'), toInternet(there, 'B')];
+  const only = 'B announced only private addresses, which A\'s checks cannot reach';
+  if (ice.policy === 'relay') return failed(`${only}, and A's relay policy offers B only relay candidates`);
+  if (!udpOk(a) || !udpOk(b)) return failed(`${only}, and ${udpOk(a) ? 'B' : 'A'}'s firewall blocks UDP`);
+  if (a.nat && !hasStun(ice)) return failed(`${only}, and A, NATed without a STUN server, announces no public address for B's checks`);
+  if (a.nat && a.nat.filtering !== 'endpoint-independent') {
+    return failed(`${only}, and A's ${a.nat.filtering} filtering drops B's checks, since A sent nothing to B's public address`);
+  }
+  const admits = a.nat ? 'A\'s endpoint-independent filtering admits' : 'A is public and receives';
+  return { outcome: 'prflx', reason: `${only}; ${admits} B's checks from its public address, so A learns B as peer-reflexive` };
+}
+
+/**
+ * No direct pair: A's relay to B's public address ranks first (a service's relay priority is
+ * the lowest, type preference 0), then A's own address to B's relay, then relay to relay. B's
+ * relay transport to its TURN server is not announced: the leg to A is UDP (RFC 5766 section 2.1).
+ */
+function farRelay(here: PeerSide, ice: IceConfig, said: FarAnnouncements, reached: boolean, noDirect: string): Prediction {
+  const a = toInternet(here, 'A');
+  const mine = allocations(a, ice)[0];
+  if (mine && reached) return { outcome: `relay-${mine}`, reason: `${noDirect}; A relays over TURN/${mine.toUpperCase()} to B's public address` };
+  if (said.relays === 0) return failed(`${noDirect}; B announced no relay candidate${mine ? ' and no public address for A\'s relay' : ''}`);
+  if (ice.policy === 'all' && reachesRelay(a, ice)) return { outcome: 'relay-udp', reason: `${noDirect}; B's own relay candidate connects A's public address` };
+  if (mine) return { outcome: `relay-${mine}`, reason: `${noDirect}; A relays over TURN/${mine.toUpperCase()} to B's relay candidate` };
+  return failed(`${noDirect}; A can neither reach B's relay (no public address for B's TURN permission) nor allocate one of its own`);
 }
 
 /** The engine the oracle ranks a server-side peer's relays with: it is no browser, libwebrtc's ranking is assumed. */

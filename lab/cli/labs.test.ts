@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { LabStanding } from '../network/network.ts';
-import { chooseLab, planDown } from './labs.ts';
+import { chooseLab, planDown, upStory } from './labs.ts';
 
 const up = (id: string): LabStanding => ({ id, kind: 'detached' });
 const held = (id: string): LabStanding => ({ id, kind: 'owned', owner: { pid: 4242, command: 'node icelab suite' } });
@@ -51,5 +51,19 @@ describe('icelab exec/down: which lab a command means', () => {
   it('down without --name removes the only detached lab, else "default"', () => {
     expect(ids(planDown({ name: undefined, all: false, force: false }, [up('mine'), held('suite1')]).remove)).to.deep.equal(['mine']);
     expect(ids(planDown({ name: undefined, all: false, force: false }, [up('a'), up('default')]).remove)).to.deep.equal(['default']);
+  });
+});
+
+describe('icelab up: what it prints', () => {
+  it('lists each service with its public address, URL and log file, after the hosts', () => {
+    const host = { name: 'laptop', netns: 'icelab-laptop', ip: '10.1.0.10', preset: 'open', nat: null, firewall: null, link: null, routers: [] };
+    const services = [
+      { name: 'web', publicIp: '198.18.1.1', url: 'https://web.lab.test', logFile: '/run/icelab/web.log' },
+      { name: 'worker', publicIp: '198.18.2.2', url: null, logFile: '/run/icelab/worker.log' },
+    ];
+    const lines = upStory({ id: 'default', hosts: [host], turn: { ips: ['198.18.0.10', '198.18.0.11'] }, services }, 1234).split('\n');
+    expect(lines[1]).to.match(/^ {2}laptop +10\.1\.0\.10 +public, no NAT$/);
+    expect(lines[2]).to.equal('  service web            198.18.1.1     https://web.lab.test; log: /run/icelab/web.log');
+    expect(lines[3]).to.equal('  service worker         198.18.2.2     no URL (no port); log: /run/icelab/worker.log');
   });
 });

@@ -19,7 +19,13 @@ export async function upCommand(topology: Topology, name: string, json: boolean)
   return 0;
 }
 
-function upStory(s: LabSummary, ms: number): string {
+/** What `icelab up` prints of a lab: its hosts and services as a person reads them. */
+export type UpView = Pick<LabSummary, 'id' | 'hosts'> & {
+  turn: Pick<LabSummary['turn'], 'ips'>;
+  services: Pick<LabSummary['services'][number], 'name' | 'publicIp' | 'url' | 'logFile'>[];
+};
+
+export function upStory(s: UpView, ms: number): string {
   const behaviour = (h: LabSummary['hosts'][number]) =>
     [
       h.nat ? `${h.nat.mapping} mapping, ${h.nat.filtering} filtering` : 'public, no NAT',
@@ -29,6 +35,7 @@ function upStory(s: LabSummary, ms: number): string {
   return [
     `lab "${s.id}" up in ${ms} ms; TURN ${s.turn.ips.join(', ')}`,
     ...s.hosts.map((h) => `  ${h.name.padEnd(22)} ${h.ip.padEnd(14)} ${behaviour(h)}`),
+    ...s.services.map((v) => `  service ${v.name.padEnd(14)} ${v.publicIp.padEnd(14)} ${v.url ?? 'no URL (no port)'}; log: ${v.logFile}`),
     `run a command in a host: npx icelab exec${nameFlag(s.id)} ${s.hosts[0]?.name} -- <command>; remove it: npx icelab down${nameFlag(s.id)}`,
   ].join('\n');
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { openEvidenceDir } from './open.ts';
 
 const BIN = new URL('../../bin/icelab.js', import.meta.url).pathname;
 const APP = new URL('../app/fixtures/tiny-app.mjs', import.meta.url).pathname;
@@ -22,6 +23,14 @@ function appDir(): string {
   );
   return dir;
 }
+
+describe('icelab open: where evidence goes', () => {
+  it('under ICELAB_REPORTS_DIR when set (as the suites write theirs), else ./reports', () => {
+    const at = new Date('2026-12-01T14:05:06.789Z');
+    expect(openEvidenceDir(at, { ICELAB_REPORTS_DIR: '/tmp/r' })).to.equal('/tmp/r/evidence/open-2026-12-01T14-05-06-789Z');
+    expect(openEvidenceDir(at, {})).to.equal(join(process.cwd(), 'reports', 'evidence', 'open-2026-12-01T14-05-06-789Z'));
+  });
+});
 
 describe('icelab open @integration', function () {
   this.timeout(300_000);

@@ -9,7 +9,7 @@ import { checkLabUrl } from '../app/lab-names.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { planTopology, type Topology } from '../topology/topology.ts';
 import { usage } from './usage.ts';
-import { REPORTS } from './suite.ts';
+import { reportsDir } from '../report/results.ts';
 import type { TopologyArg } from './topology-file.ts';
 
 export interface OpenOptions {
@@ -67,6 +67,10 @@ async function loadRun(path: string): Promise<RunModule> {
   return mod.default as RunModule;
 }
 
+/** One run's evidence folder, under the reports directory (ICELAB_REPORTS_DIR, else ./reports) as the suites' is. */
+export const openEvidenceDir = (at: Date, env: NodeJS.ProcessEnv = process.env): string =>
+  join(reportsDir(env), 'evidence', `open-${at.toISOString().replace(/[:.]/g, '-')}`);
+
 /**
  * `icelab open`: the lab and its services up, the URL in each peer, the --run module per page, the
  * peer connections settled and judged. Exit 0 when every one settled as predicted.
@@ -74,7 +78,7 @@ async function loadRun(path: string): Promise<RunModule> {
 export async function openCommand(plan: OpenPlan, o: OpenOptions): Promise<number> {
   const log = (s: string) => o.json || process.stderr.write(`${s}\n`);
   const run = o.run ? await loadRun(o.run) : null;
-  const dir = join(REPORTS, 'evidence', `open-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const dir = openEvidenceDir(new Date());
   mkdirSync(dir, { recursive: true });
   const t0 = performance.now();
   log(`starting a lab: ${plan.topology.hosts.map((h) => h.name).join(', ')}…`);

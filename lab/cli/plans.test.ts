@@ -153,6 +153,13 @@ describe('--topology files', () => {
     expect(arg.topology.turn.map((t) => t.provider)).to.deep.equal(['container']);
   });
 
+  it('a service\'s relative cwd is resolved against the file\'s folder, not the working directory; an absolute one is kept', () => {
+    const services = [{ name: 'web', command: 'true', port: 80, cwd: 'app/server' }, { name: 'api', command: 'true', port: 80, cwd: '/srv/api' }];
+    const { topology } = loadTopology(file('services.json', JSON.stringify({ hosts: [{ name: 'a' }], services })));
+    const cwds = topology.services.map((s) => (s.source.kind === 'command' ? s.source.cwd : null));
+    expect(cwds).to.deep.equal([join(dir, 'app/server'), '/srv/api']);
+  });
+
   it('problems name the file; presets and unknown names are told apart', () => {
     const bad = file('bad.yaml', YAML);
     expect(message(() => loadTopology(bad))).to.include(`invalid topology in ${bad}`);

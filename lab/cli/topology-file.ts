@@ -1,5 +1,6 @@
 import { usage } from './usage.ts';
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { LabError, TopologyError } from '../topology/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
@@ -39,11 +40,23 @@ function withProvider(input: unknown, turn: TurnProviderName | undefined): unkno
   return { ...t, turn: servers.map((s) => ({ ...s, provider: turn })) };
 }
 
+/** A service's relative `cwd` is where the file's author meant it: next to the file, not where icelab runs. */
+function cwdsFrom(input: unknown, dir: string): unknown {
+  if (typeof input !== 'object' || input === null) return input;
+  const t = input as { services?: unknown };
+  if (!Array.isArray(t.services)) return input;
+  const services = (t.services as unknown[]).map((s) => {
+    const cwd = typeof s === 'object' && s !== null ? (s as { cwd?: unknown }).cwd : undefined;
+    return typeof cwd === 'string' && cwd !== '' ? { ...(s as object), cwd: resolve(dir, cwd) } : s;
+  });
+  return { ...t, services };
+}
+
 /** Reads and plans `--topology` (presets or a file): every problem is reported with the file it is in. */
 export function loadTopology(arg: string | undefined, opts: { turn?: TurnProviderName | undefined } = {}): TopologyArg {
   if (arg && existsSync(arg)) {
     try {
-      return { topology: planTopology(withProvider(readFile(arg), opts.turn)), file: arg };
+      return { topology: planTopology(withProvider(cwdsFrom(readFile(arg), dirname(arg)), opts.turn)), file: arg };
     } catch (e) {
       throw e instanceof TopologyError ? new TopologyError([...e.problems], arg) : e;
     }

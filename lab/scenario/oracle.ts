@@ -116,7 +116,7 @@ const turnList = (ice: IceConfig): string =>
   ice.servers.filter((s) => s.kind === 'turn').map((s) => `TURN/${s.transport.toUpperCase()}:${s.port}`).join(', ');
 
 /** The TURN transports a side can allocate over: those its firewalls let through. */
-function allocations(p: Peer, ice: IceConfig): RelayProtocol[] {
+export function allocations(p: Peer, ice: IceConfig): RelayProtocol[] {
   const usable = ice.servers.filter((s) => s.kind === 'turn' && (s.transport === 'udp' ? udpOk(p) : tcpOk(p, s.port)));
   return RELAY_ORDER.filter((proto) => usable.some((s) => s.transport === proto));
 }
@@ -126,7 +126,7 @@ function allocations(p: Peer, ice: IceConfig): RelayProtocol[] {
  * (RFC 5766 section 8) and the lab's TURN server refuses private peers, so the relaying side must
  * know this side's public IP: its host address when public, else its server-reflexive one.
  */
-const reachesRelay = (p: Peer, ice: IceConfig): boolean => udpOk(p) && (p.nat === null || hasStun(ice));
+export const reachesRelay = (p: Peer, ice: IceConfig): boolean => udpOk(p) && (p.nat === null || hasStun(ice));
 
 const fail = (reason: string): Prediction => ({ outcome: 'fail', reason });
 
@@ -156,7 +156,7 @@ function meeting(a: PeerSide, b: PeerSide): Meeting {
 }
 
 /** The most direct non-relay pair that works, or 'fail' with why none does. */
-function direct(a: PeerSide, b: PeerSide, ice: IceConfig): Prediction {
+export function predictDirect(a: PeerSide, b: PeerSide, ice: IceConfig): Prediction {
   // iceTransportPolicy 'relay' (RFC 8829 section 4.1.1) gathers relay candidates only.
   if (ice.policy === 'relay') return fail('the relay policy offers only relay candidates');
   const m = meeting(a, b);
@@ -368,7 +368,7 @@ function cannotRelay(a: Peer, b: Peer, ice: IceConfig, noDirect: string, aAlloca
  * relay pair first and switch later, which is why the harness reads the settled pair.
  */
 export function predictOutcome(a: PeerSide, b: PeerSide, ice: IceConfig): Prediction {
-  const d = direct(a, b, ice);
+  const d = predictDirect(a, b, ice);
   // Relayed traffic goes to the TURN server and back in from the internet, whatever the paths share.
   return d.outcome === 'fail' ? relay(toInternet(a, 'A'), toInternet(b, 'B'), ice, d.reason) : d;
 }
