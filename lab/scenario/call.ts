@@ -293,8 +293,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const samePair = (x: PairPoll['selected'], y: PairPoll['selected']) => x?.id === y?.id && x?.local?.address === y?.local?.address && x?.remote?.address === y?.remote?.address;
 const since = (t0: number) => Math.round(performance.now() - t0);
 
-/** How long a pending check that could change a selected pair counts, from when it appeared or the call connected (the later): an answerable check in the lab answers well within it. */
-export const CHECK_GRACE_MS = 1200;
+/**
+ * How long an unanswered check counts for settle, from when its pair appeared or the call
+ * connected (the later); peer-agent.js pairView says why each. `relay`: a direct pair while a relay
+ * is selected (what the previous settle gave every contender: direct checks under load that answer
+ * late still make the evidence). `switch`: a pair that outranks a selected direct pair.
+ */
+export const CHECK_GRACE_MS = { relay: 1200, switch: 300 } as const;
 
 /**
  * A call between two browsers in the lab, signaling relayed by the harness. Each side is a peer
@@ -390,7 +395,7 @@ export class Call implements AsyncDisposable {
       await sleep(300);
     }
     const unreachable = this.#unreachable();
-    const init = (p: Peer, role: 'offerer' | 'answerer') => p.call('init', { config, media, role, unreachable: unreachable[p.name], graceMs: CHECK_GRACE_MS });
+    const init = (p: Peer, role: 'offerer' | 'answerer') => p.call('init', { config, media, role, unreachable: unreachable[p.name], switchGraceMs: CHECK_GRACE_MS.switch, relayGraceMs: CHECK_GRACE_MS.relay });
     await Promise.all([init(a, 'offerer'), init(b, 'answerer')]);
   }
 

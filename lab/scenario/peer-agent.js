@@ -69,12 +69,17 @@
   };
 
   /**
-   * The selected pair and the checks that could still change it: pairs not yet answered that
-   * outrank it, or (with a relay selected) any direct pair, since a direct pair that answers is what
-   * tells "the NAT allowed the direct path" from "the agent nominated the relay first". A pending
-   * pair stops counting once it is `graceMs` old (first seen unfinished) without an answer (twice
-   * that when answered but left in progress, as Firefox leaves a pair whose answer made a prflx
-   * pair valid), or when its remote address is one the harness says this host cannot reach.
+   * The selected pair and the checks that could still change it or its evidence: unanswered pairs
+   * that outrank it, or (with a relay selected) any unanswered direct pair, since a direct pair that
+   * answers is what tells "the NAT allowed the direct path" from "the agent nominated the relay
+   * first". Ages count from when the pair appeared or the call connected, whichever is later. A
+   * pending pair stops counting once it is older than its grace: `relayGraceMs` for a direct pair
+   * while a relay is selected (the verdict's relay-first evidence), `switchGraceMs` for a pair that
+   * outranks a selected direct pair (a reachable check in the lab is answered within a few round
+   * trips of milliseconds; both engines have re-sent it several times by then). A pair already
+   * answered but left in progress (Firefox, when the answer's mapped address made a prflx pair
+   * valid) has shown its path and holds nothing up; nor does a pair whose remote address is one the
+   * harness says this host cannot reach.
    */
   const pairView = (s, stats) => {
     const pairs = [...stats.values()].filter((x) => x.type === 'candidate-pair');
@@ -83,8 +88,9 @@
     for (const p of pairs) if (!s.firstSeen.has(p.id)) s.firstSeen.set(p.id, t);
     const unreachable = (p) => s.unreachable.includes(stats.get(p.remoteCandidateId)?.address ?? stats.get(p.remoteCandidateId)?.ip);
     const couldChange = (p) => sel && p.id !== sel.id && (outranks(stats, p, sel) || (isRelayPair(stats, sel) && !isRelayPair(stats, p)));
-    const contenders = pairs.filter((p) => (p.state === 'in-progress' || p.state === 'waiting' || p.state === 'frozen') && (!sel || couldChange(p)) && !unreachable(p));
-    const live = contenders.filter((p) => t - s.firstSeen.get(p.id) < ((p.responsesReceived ?? 0) > 0 ? 2 : 1) * s.graceMs);
+    const contenders = pairs.filter((p) => (p.state === 'in-progress' || p.state === 'waiting' || p.state === 'frozen') && !(p.responsesReceived > 0) && (!sel || couldChange(p)) && !unreachable(p));
+    const grace = (p) => (sel && isRelayPair(stats, sel) && !isRelayPair(stats, p) ? s.relayGraceMs : s.switchGraceMs);
+    const live = contenders.filter((p) => t - Math.max(s.firstSeen.get(p.id), s.connectedAt ?? 0) < grace(p));
     return {
       t,
       selected: sel ? { id: sel.id, state: sel.state, local: cand(stats, sel.localCandidateId), remote: cand(stats, sel.remoteCandidateId), currentRoundTripTime: sel.currentRoundTripTime ?? null } : null,
@@ -184,18 +190,21 @@
     });
     return out;
   };
-  const flowOf = (kind, first, cur) =>
-    !!first && !!cur && cur.packetsReceived > first.packetsReceived && (kind === 'audio' || (cur.framesDecoded ?? 0) > (first.framesDecoded ?? 0));
+  // A kind with no inbound-rtp yet at the first sample (sampling starts as the call connects, before
+  // its first packet) counts from zero: its stats appearing later is packets arriving.
+  const NONE = { packetsReceived: 0, framesDecoded: 0 };
+  const flowOf = (kind, first = NONE, cur) =>
+    !!cur && cur.packetsReceived > first.packetsReceived && (kind === 'audio' || (cur.framesDecoded ?? 0) > (first.framesDecoded ?? 0));
 
   const api = {
     /**
      * A new call on this page. `unreachable`: remote addresses this host has no route to (another
      * LAN's host addresses): their checks can never be answered, so they never hold settle up.
      */
-    async init(id, { config, media, role, unreachable = [], graceMs = 1200 }) {
+    async init(id, { config, media, role, unreachable = [], switchGraceMs, relayGraceMs }) {
       const pc = new RTCPeerConnection(config);
       const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], remoteCandidates: [], pairSnapshots: [], created: now() };
-      const s = { id, pc, ev, dc: null, pending: [], echoes: new Map(), tracks: [], firstSeen: new Map(), unreachable, graceMs, watchers: new Set(), view: null, lastPairs: null, busy: false, again: false, timer: null };
+      const s = { id, pc, ev, dc: null, pending: [], echoes: new Map(), tracks: [], firstSeen: new Map(), unreachable, switchGraceMs, relayGraceMs, connectedAt: null, watchers: new Set(), view: null, lastPairs: null, busy: false, again: false, timer: null };
       calls.set(id, s);
       const emit = (msg) => window.icelabEmit({ id, ...msg });
       for (const [what, prop] of [
@@ -283,7 +292,9 @@
       const state = () => s.pc.connectionState ?? s.pc.iceConnectionState;
       const ended = () => (['connected', 'completed', 'failed', 'closed'].includes(state()) ? { state: state(), t: now() } : null);
       // Bounded by the call's connect timeout: ICE may never connect (a predicted failure).
-      return (await until(s, ended, timeoutMs)) ?? { state: state(), t: now(), timedOut: true };
+      const r = (await until(s, ended, timeoutMs)) ?? { state: state(), t: now(), timedOut: true };
+      if (r.state === 'connected' || r.state === 'completed') s.connectedAt = r.t;
+      return r;
     },
     /**
      * Resolves once this side's selected pair exists and no check that could change it is live
