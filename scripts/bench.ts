@@ -15,12 +15,15 @@ import { browsers } from './bench-sections/browsers.ts';
 import { turn } from './bench-sections/turn.ts';
 import { suites } from './bench-sections/suites.ts';
 import { startup } from './bench-sections/startup.ts';
+import { calls } from './bench-sections/calls.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
   runs: number;
   /** Progress output (stderr). */
   log: (msg: string) => void;
+  /** Also the long measurements (`--full`: the calls section's full matrix, 560 calls). */
+  full: boolean;
 }
 export type Section = (opts: BenchOptions) => Promise<unknown>;
 
@@ -100,6 +103,8 @@ export const sections: Record<string, Section> = {
   lab,
   browsers,
   turn,
+  // The matrix's calls as the suite runs them: phases, calls per minute, peak RSS (--full: minutes).
+  calls,
   // Minutes, not seconds: the PR selection of every suite and the full matrix, once each.
   suites,
 };
@@ -110,11 +115,12 @@ async function main(): Promise<number> {
     options: {
       only: { type: 'string' },
       runs: { type: 'string', default: '5' },
+      full: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stderr.write(`usage: npm run bench -- [${Object.keys(sections).join(' ')}] [--runs N]   (sections by name, or --only a,b; default: all)\n`);
+    process.stderr.write(`usage: npm run bench -- [${Object.keys(sections).join(' ')}] [--runs N] [--full]   (sections by name, or --only a,b; default: all; --full adds the calls section's full matrix)\n`);
     return 0;
   }
   const runs = Number(values.runs);
@@ -136,7 +142,7 @@ async function main(): Promise<number> {
   for (const name of names) {
     log(`== ${name}`);
     try {
-      result[name] = await sections[name]!({ runs, log });
+      result[name] = await sections[name]!({ runs, log, full: values.full });
     } catch (e) {
       failed = true;
       result[name] = { error: e instanceof Error ? e.message : String(e) };
