@@ -410,7 +410,8 @@ export class Call implements AsyncDisposable {
     const t0 = performance.timeOrigin + performance.now();
     const wall0 = performance.now();
     this.#negotiated = true;
-    const offer = this.#described(a, await a.call<Described>('offer', { iceRestart, trickle, gatherTimeoutMs }));
+    const offered = await a.call<Described & { offeredAt: number | null }>('offer', { iceRestart, trickle, gatherTimeoutMs });
+    const offer = this.#described(a, offered);
     this.#sdp.push({ t: Date.now(), from: 'a', ...offer });
     const answer = this.#described(b, await b.call<Described>('answer', offer, { trickle, gatherTimeoutMs }));
     this.#sdp.push({ t: Date.now(), from: 'b', ...answer });
@@ -420,8 +421,7 @@ export class Call implements AsyncDisposable {
     const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
     const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
     if (!this.#first) {
-      const offered = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
-      this.#first = { offerAt: Math.min(offered, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
+      this.#first = { offerAt: Math.min(offered.offeredAt ?? t0, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
       this.#phases.negotiateMs = Math.round(accepted - wall0);
       this.#phases.connectMs = since(accepted);
     }

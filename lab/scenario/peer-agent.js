@@ -240,10 +240,12 @@
       if (media.includes('data') && role === 'offerer') wireChannel(s, pc.createDataChannel('icelab'));
       s.timer = setInterval(() => sample(s), POLL_MS);
     },
+    /** The offer, and when it became the local description (have-local-offer, this page's clock). */
     async offer(id, { iceRestart = false, trickle = true, gatherTimeoutMs }) {
-      const { pc } = of(id);
+      const { pc, ev } = of(id);
       await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
-      return described(pc, trickle, gatherTimeoutMs);
+      const offeredAt = ev.timeline.findLast((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? null;
+      return { ...(await described(pc, trickle, gatherTimeoutMs)), offeredAt };
     },
     async answer(id, offer, { trickle = true, gatherTimeoutMs }) {
       const s = of(id);

@@ -31,8 +31,8 @@ export function percentiles(samples: readonly number[]): { median: number; p95: 
   return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, p95: rank(0.95), n: s.length };
 }
 
-/** Resident memory of `root` and every process below it, in bytes (from /proc). */
-export function treeRss(root: number): number {
+/** `root` and every process below it, with each one's resident memory in bytes (from /proc). */
+export function processTree(root: number): { pid: number; rss: number }[] {
   const children = new Map<number, number[]>();
   const rss = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
@@ -48,14 +48,26 @@ export function treeRss(root: number): number {
       // exited while being read
     }
   }
-  let sum = 0;
+  const out: { pid: number; rss: number }[] = [];
   const todo = [root];
   while (todo.length) {
     const p = todo.pop()!;
-    sum += rss.get(p) ?? 0;
+    out.push({ pid: p, rss: rss.get(p) ?? 0 });
     todo.push(...(children.get(p) ?? []));
   }
-  return sum;
+  return out;
+}
+/** The tree's RSS summed (pages shared between browser processes counted in each). */
+export const treeRss = (root: number): number => processTree(root).reduce((n, p) => n + p.rss, 0);
+/** The tree's proportional set size summed: shared pages split between their processes, so it adds up to real memory. */
+export function treePss(root: number): number {
+  return processTree(root).reduce((n, { pid }) => {
+    try {
+      return n + Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      return n; // exited while being read
+    }
+  }, 0);
 }
 
 /** Whether the connectivity suite's gate accepts a call: its verdict with the expectations, and every kind flowing. */
@@ -111,8 +123,14 @@ async function selection(lab: StartedLab, fleet: BrowserFleet, cases: MatrixCase
 export async function calls({ log, full }: BenchOptions): Promise<unknown> {
   const loadBefore = load();
   let peakRss = treeRss(process.pid);
-  // Samples the process tree's RSS while the calls run: RSS has no peak counter across processes.
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRss(process.pid))), 250);
+  let peakPss = treePss(process.pid);
+  // Samples the process tree's memory while the calls run: there is no peak counter across
+  // processes. PSS (smaps_rollup walks page tables) less often than RSS.
+  let ticks = 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, treeRss(process.pid));
+    if (++ticks % 8 === 0) peakPss = Math.max(peakPss, treePss(process.pid));
+  }, 250);
   try {
     const engines = (['chromium', 'firefox'] as EngineName[]).filter((e) => findEngine(e).available);
     await using lab = await startLab(suiteTopology(), { id: `benchcl${process.pid % 1000}` });
@@ -133,6 +151,7 @@ export async function calls({ log, full }: BenchOptions): Promise<unknown> {
       browsers: hosts.length,
       ...out,
       peakRssMB: Math.round(peakRss / 2 ** 20),
+      peakPssMB: Math.round(peakPss / 2 ** 20),
       loadavg: { before: loadBefore, after: load() },
     };
   } finally {
