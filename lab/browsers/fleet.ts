@@ -17,6 +17,8 @@ export interface FleetOptions {
   headed?: boolean;
   /** Source order per engine (default: system, then Playwright's builds; WebKit: Playwright's). */
   sources?: Partial<Record<EngineName, readonly EngineSource[]>>;
+  /** Calls one shared page hosts before the next call gets a new page (default PAGE_CALLS). */
+  callsPerPage?: number;
   /** Extra Playwright launch options, e.g. slowMo. */
   launch?: Pick<LaunchOptions, 'slowMo' | 'timeout'>;
 }
@@ -176,14 +178,14 @@ export class BrowserFleet implements AsyncDisposable {
 
   /**
    * The long-lived page of `engine` in `host` that hosts calls as peer connections (one per call
-   * and side), opened on first use. A lease counts one call; after PAGE_CALLS leases the next call
+   * and side), opened on first use. A lease counts one call; after `callsPerPage` leases the next call
    * gets a new page, and the old one closes when its last call releases it (Chromium allows 500
    * RTCPeerConnections per tab over the tab's lifetime). A page that crashed or closed is replaced.
    */
   async peerPage(engine: EngineName, host: string, html: string): Promise<PeerPage> {
     const key = `${engine}@${host}`;
     let shared = this.#peerPages.get(key);
-    if (!shared || shared.calls >= PAGE_CALLS || (await shared.opened.then((o) => o.page.isClosed(), () => true))) {
+    if (!shared || shared.calls >= (this.#opts.callsPerPage ?? PAGE_CALLS) || (await shared.opened.then((o) => o.page.isClosed(), () => true))) {
       const opened = this.page(engine, host, html);
       shared = { opened, calls: 0, leases: 0 };
       const mine = shared;
