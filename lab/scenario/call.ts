@@ -300,6 +300,12 @@ const since = (t0: number) => Math.round(performance.now() - t0);
  * late still make the evidence). `switch`: a pair that outranks a selected direct pair.
  */
 export const CHECK_GRACE_MS = { relay: 1200, switch: 300 } as const;
+/**
+ * How long a side behind a NAT may hold the other side's trickled candidates for its own srflx
+ * (peer-agent.js init, srflxFirstMs): the lab's STUN answer takes milliseconds; past this the STUN
+ * server is not answering and the candidates go in.
+ */
+export const SRFLX_FIRST_MS = 300;
 
 /**
  * A call between two browsers in the lab, signaling relayed by the harness. Each side is a peer
@@ -370,6 +376,11 @@ export class Call implements AsyncDisposable {
     return { a: hidden(this.spec.b), b: hidden(this.spec.a) };
   }
 
+  /** A side that gathers a srflx candidate (behind a NAT, all candidates, a server that answers STUN over UDP). */
+  #srflxFirst(p: PeerSpec): boolean {
+    return (this.spec.policy ?? 'all') === 'all' && this.#lab.host(p.host).nat !== null && this.spec.ice.some((t) => t === 'stun' || t === 'turn-udp');
+  }
+
   async #init(): Promise<void> {
     const { a, b } = this.#peers;
     const trickle = this.spec.trickle ?? true;
@@ -395,7 +406,7 @@ export class Call implements AsyncDisposable {
       await sleep(300);
     }
     const unreachable = this.#unreachable();
-    const init = (p: Peer, role: 'offerer' | 'answerer') => p.call('init', { config, media, role, unreachable: unreachable[p.name], switchGraceMs: CHECK_GRACE_MS.switch, relayGraceMs: CHECK_GRACE_MS.relay });
+    const init = (p: Peer, role: 'offerer' | 'answerer') => p.call('init', { config, media, role, unreachable: unreachable[p.name], switchGraceMs: CHECK_GRACE_MS.switch, relayGraceMs: CHECK_GRACE_MS.relay, srflxFirstMs: this.#srflxFirst(p.spec) ? SRFLX_FIRST_MS : 0 });
     await Promise.all([init(a, 'offerer'), init(b, 'answerer')]);
   }
 

@@ -201,11 +201,33 @@
      * A new call on this page. `unreachable`: remote addresses this host has no route to (another
      * LAN's host addresses): their checks can never be answered, so they never hold settle up.
      */
-    async init(id, { config, media, role, unreachable = [], switchGraceMs, relayGraceMs }) {
+    /**
+     * `srflxFirstMs` (> 0): this side's first gathering gets its server-reflexive candidate before
+     * the other side's trickled candidates are added (at most that long after gathering starts).
+     * Otherwise a check answered by a public peer can teach the agent its mapped address before its
+     * STUN server does; Chromium then drops the srflx as redundant, and the evidence can no longer
+     * tell a trickle race from a NAT that maps per destination (the verdict says unknown).
+     */
+    async init(id, { config, media, role, unreachable = [], switchGraceMs, relayGraceMs, srflxFirstMs = 0 }) {
       const pc = new RTCPeerConnection(config);
       const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], remoteCandidates: [], pairSnapshots: [], created: now() };
       const s = { id, pc, ev, dc: null, pending: [], echoes: new Map(), tracks: [], firstSeen: new Map(), unreachable, switchGraceMs, relayGraceMs, connectedAt: null, watchers: new Set(), view: null, lastPairs: null, busy: false, again: false, timer: null };
       calls.set(id, s);
+      s.srflxReady = srflxFirstMs <= 0;
+      s.ownSrflx = new Promise((resolve) => {
+        const release = (why) => {
+          if (s.srflxReady) return;
+          s.srflxReady = true;
+          ev.timeline.push({ t: now(), what: 'remote candidates held until', state: why });
+          resolve();
+        };
+        s.releaseSrflx = release;
+        pc.addEventListener('icegatheringstatechange', () => {
+          if (pc.iceGatheringState === 'complete') release('gathering complete');
+          // Bounds the hold for a STUN server that does not answer (UDP blocked, server down).
+          if (pc.iceGatheringState === 'gathering') setTimeout(() => release(`no srflx within ${srflxFirstMs} ms`), srflxFirstMs);
+        });
+      });
       const emit = (msg) => window.icelabEmit({ id, ...msg });
       for (const [what, prop] of [
         ['signalingstatechange', 'signalingState'],
@@ -223,6 +245,7 @@
       }
       pc.onicecandidate = (e) => {
         const c = e.candidate;
+        if (c && c.candidate && (c.type ?? /typ (\w+)/.exec(c.candidate)?.[1]) === 'srflx') s.releaseSrflx('srflx gathered');
         if (c && c.candidate) ev.candidates.push({ t: now(), candidate: c.candidate, type: c.type ?? /typ (\w+)/.exec(c.candidate)?.[1], protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address, port: c.port, url: c.url ?? null });
         emit({ type: 'candidate', candidate: c && c.candidate ? c.toJSON() : null });
       };
@@ -264,7 +287,10 @@
     async addCandidate(id, c) {
       const s = of(id);
       if (!s.pc.remoteDescription) s.pending.push(c);
-      else
+      else if (!s.srflxReady) {
+        s.pending.push(c);
+        await api.flushCandidates(id);
+      } else
         await s.pc.addIceCandidate(c ?? undefined).then(
           () => c?.candidate && s.ev.remoteCandidates.push({ t: now(), candidate: c.candidate, via: 'trickle' }),
           (e) => {
@@ -274,8 +300,16 @@
           },
         );
     },
+    /** Adds the candidates that came before the remote description; while srflx comes first, once it came (not waited for). */
     async flushCandidates(id) {
       const s = of(id);
+      if (!s.srflxReady) {
+        s.flushLater ??= s.ownSrflx.then(() => {
+          s.flushLater = null;
+          return calls.has(id) ? api.flushCandidates(id) : undefined;
+        });
+        return;
+      }
       const list = s.pending;
       s.pending = [];
       for (const c of list) await api.addCandidate(id, c);
