@@ -3,8 +3,10 @@ import { availableParallelism } from 'node:os';
 
 /**
  * CPU one running call costs, in cores: two browsers' WebRTC threads encoding fake audio and
- * 320x240 video, measured at about 0.3–0.5 core per PR-matrix call on this 2-core machine. Another
- * call starts only while at least this much CPU was idle over the last sample.
+ * 320x240 video. Measured on the 2-core dev machine (2026-12-01): the PR connectivity run used 80 s
+ * of CPU (user + sys, browsers included) for 30 calls of about 3 s each, launches included, so
+ * about 0.5 core per call. Another call starts only while at least this much CPU was idle over the
+ * last sample.
  */
 export const CALL_CPU = 0.5;
 /** Idle CPU below which the pool lets a finished call's slot go instead of refilling it. */

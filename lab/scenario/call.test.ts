@@ -114,7 +114,7 @@ describe('Call in a lab @integration', function () {
       if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
     }
     dir = mkdtempSync(join(tmpdir(), 'icelab-call-test-'));
-    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }] });
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }, { name: 'natted', nat: 'port-restricted-cone' }] });
     fleet = new BrowserFleet(lab);
   });
   after(async () => {
@@ -169,6 +169,17 @@ describe('Call in a lab @integration', function () {
       expect(after[0]!.page, 'the same page hosts the next call').to.equal(one.page);
     } finally {
       await Promise.all(opened.map((c) => c.close()));
+    }
+  });
+
+  it('a side behind a NAT adds the trickled candidates once its own srflx is gathered, so the srflx is in the evidence', async () => {
+    // Chromium learns its mapping from a public peer's answer as fast as from the STUN server on a
+    // warm page, then drops the srflx as redundant: the verdict could not judge (unknown).
+    for (let i = 0; i < 4; i++) {
+      const r = await runCall(lab!, fleet!, { a: { engine: 'chromium', host: 'one' }, b: { engine: 'chromium', host: 'natted' }, ice: ['stun'] }, join(dir, `srflx-first-${i}`));
+      expect(r.verdict.status, r.verdict.reason).to.equal('pass');
+      expect(r.peers.b.candidatesByType.srflx, 'B gathered its srflx').to.equal(1);
+      expect(readFileSync(join(dir, `srflx-first-${i}`, 'timeline.txt'), 'utf8')).to.match(/B remote candidates held until → srflx gathered/);
     }
   });
 
