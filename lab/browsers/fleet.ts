@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, LaunchOptions, Page } from 'playwright';
 import { LabError } from '../topology/errors.ts';
@@ -153,6 +154,8 @@ export class BrowserFleet implements AsyncDisposable {
   readonly #opts: FleetOptions;
   readonly #launched = new Map<string, Promise<LaunchedBrowser>>();
   #launches = 0;
+  #launching = 0;
+  readonly #launchWaiters: (() => void)[] = [];
   #chromiumHomeDir: Promise<string> | null = null;
   readonly #opening = new Map<string, Promise<unknown>>();
   readonly #peerPages = new Map<string, { opened: Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }>; calls: number; leases: number }>();
@@ -166,7 +169,7 @@ export class BrowserFleet implements AsyncDisposable {
     const key = `${engine}@${host}`;
     let p = this.#launched.get(key);
     if (!p) {
-      p = this.#launch(engine, host);
+      p = this.#launchSlot(() => this.#launch(engine, host));
       this.#launched.set(key, p);
     }
     return p;
@@ -230,6 +233,22 @@ export class BrowserFleet implements AsyncDisposable {
     } catch (e) {
       await context.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  /**
+   * Runs a launch once fewer than one per core are under way. A launch is CPU-bound: with calls
+   * started at once from a pool, 16 at once on 2 cores under load pushed Firefox past its 30 s
+   * launch timeout, and every call in that host failed.
+   */
+  async #launchSlot<T>(launch: () => Promise<T>): Promise<T> {
+    while (this.#launching >= availableParallelism()) await new Promise<void>((r) => this.#launchWaiters.push(r));
+    this.#launching++;
+    try {
+      return await launch();
+    } finally {
+      this.#launching--;
+      this.#launchWaiters.shift()?.();
     }
   }
 
