@@ -379,9 +379,20 @@
       }
       return Object.fromEntries(kinds.map((k) => [k, { flowing: flowOf(k, first[k], cur[k]), packetsReceived: cur[k]?.packetsReceived ?? 0, framesDecoded: cur[k]?.framesDecoded ?? null }]));
     },
-    /** Starts an echo on the channel and returns its round trip, or null when no channel is open. */
+    /**
+     * Starts an echo on the channel and returns its round trip, or null when no channel opened
+     * within `timeoutMs` or no echo came back. Called as the call connects, the channel may still be
+     * opening (DTLS and SCTP after ICE): that is waited for, within the same bound.
+     */
     async ping(id, timeoutMs = 2000) {
       const s = of(id);
+      if (s.dc && s.dc.readyState === 'connecting') {
+        // Bounded by timeoutMs: a channel that never opens makes the round trip null.
+        await new Promise((r) => {
+          const timer = setTimeout(r, timeoutMs);
+          s.dc.addEventListener('open', () => (clearTimeout(timer), r()), { once: true });
+        });
+      }
       if (!s.dc || s.dc.readyState !== 'open') return null;
       const key = String(Math.random()).slice(2);
       const t0 = now();
