@@ -16,12 +16,15 @@ import { turn } from './bench-sections/turn.ts';
 import { suites } from './bench-sections/suites.ts';
 import { startup } from './bench-sections/startup.ts';
 import { load } from './bench-sections/load.ts';
+import { calls } from './bench-sections/calls.ts';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
   runs: number;
   /** Progress output (stderr). */
   log: (msg: string) => void;
+  /** Also the long measurements (`--full`: the calls section's full matrix, 560 calls). */
+  full: boolean;
 }
 export type Section = (opts: BenchOptions) => Promise<unknown>;
 
@@ -101,6 +104,8 @@ export const sections: Record<string, Section> = {
   lab,
   browsers,
   turn,
+  // The matrix's calls as the suite runs them: phases, calls per minute, peak RSS (--full: minutes).
+  calls,
   // Minutes, not seconds: the PR selection of every suite and the full matrix, once each.
   suites,
   // Minutes too: 200 calls held 60 s, 2,000 allocations, and the knee per traffic kind.
@@ -113,11 +118,12 @@ async function main(): Promise<number> {
     options: {
       only: { type: 'string' },
       runs: { type: 'string', default: '5' },
+      full: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stderr.write(`usage: npm run bench -- [${Object.keys(sections).join(' ')}] [--runs N]   (sections by name, or --only a,b; default: all)\n`);
+    process.stderr.write(`usage: npm run bench -- [${Object.keys(sections).join(' ')}] [--runs N] [--full]   (sections by name, or --only a,b; default: all; --full adds the calls section's full matrix)\n`);
     return 0;
   }
   const runs = Number(values.runs);
@@ -139,7 +145,7 @@ async function main(): Promise<number> {
   for (const name of names) {
     log(`== ${name}`);
     try {
-      result[name] = await sections[name]!({ runs, log });
+      result[name] = await sections[name]!({ runs, log, full: values.full });
     } catch (e) {
       failed = true;
       result[name] = { error: e instanceof Error ? e.message : String(e) };

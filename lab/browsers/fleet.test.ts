@@ -118,3 +118,40 @@ describe('browser launch: parallel launches @integration', function () {
     expect(one[0], 'each launch its own TMPDIR').to.not.equal(two[0]);
   });
 });
+
+describe('browser fleet: shared call pages @integration', function () {
+  this.timeout(90_000);
+  let lab: StartedLab | undefined;
+  let fleet: BrowserFleet | undefined;
+  const HTML = '<!doctype html><title>calls</title>';
+  before(async () => {
+    requireEngine('chromium');
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }] });
+    fleet = new BrowserFleet(lab, { callsPerPage: 2 });
+  });
+  after(async () => {
+    await fleet?.close();
+    await lab?.stop();
+  });
+
+  it('leases one page to many calls, moves to a new page after callsPerPage, and closes the old one with its last release', async () => {
+    const [first, second] = [await fleet!.peerPage('chromium', 'one', HTML), await fleet!.peerPage('chromium', 'one', HTML)];
+    expect(second.page, 'the second call shares the first call\'s page').to.equal(first.page);
+    const third = await fleet!.peerPage('chromium', 'one', HTML);
+    expect(third.page, 'the third call gets a new page').to.not.equal(first.page);
+    await first.release();
+    expect(first.page.isClosed(), 'closed while a call still holds it').to.equal(false);
+    await second.release();
+    expect(first.page.isClosed(), 'closed after its last call released it').to.equal(true);
+    await third.release();
+    expect(third.page.isClosed(), 'the current page stays open for the next call').to.equal(false);
+  });
+
+  it('replaces a page that closed under its calls', async () => {
+    const one = await fleet!.peerPage('chromium', 'one', HTML);
+    await one.page.close();
+    const next = await fleet!.peerPage('chromium', 'one', HTML);
+    expect(next.page.isClosed()).to.equal(false);
+    await Promise.all([one.release(), next.release()]);
+  });
+});

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, LaunchOptions, Page } from 'playwright';
 import { LabError } from '../topology/errors.ts';
@@ -17,6 +18,8 @@ export interface FleetOptions {
   headed?: boolean;
   /** Source order per engine (default: system, then Playwright's builds; WebKit: Playwright's). */
   sources?: Partial<Record<EngineName, readonly EngineSource[]>>;
+  /** Calls one shared page hosts before the next call gets a new page (default PAGE_CALLS). */
+  callsPerPage?: number;
   /** Extra Playwright launch options, e.g. slowMo. */
   launch?: Pick<LaunchOptions, 'slowMo' | 'timeout'>;
 }
@@ -131,17 +134,31 @@ export function launchOptions(o: { found: EngineFound; ns: string; files: Launch
   };
 }
 
+/** Calls one shared page hosts before the fleet opens the next: well under Chromium's 500 peer connections per tab. */
+export const PAGE_CALLS = 200;
+
+/** A page hosting calls; `release()` when the call on it closed (the last release of a rotated page closes it). */
+export interface PeerPage {
+  page: Page;
+  launched: LaunchedBrowser;
+  release(): Promise<void>;
+}
+
 /**
- * Browsers running inside lab hosts: one launch per engine and host, reused by every scenario
- * (each gets a fresh context). Close the fleet before the lab.
+ * Browsers running inside lab hosts: one launch per engine and host, reused by every scenario:
+ * calls share a long-lived page per engine and host (peerPage), API checks get a fresh context
+ * (page). Close the fleet before the lab.
  */
 export class BrowserFleet implements AsyncDisposable {
   readonly #lab: FleetLab;
   readonly #opts: FleetOptions;
   readonly #launched = new Map<string, Promise<LaunchedBrowser>>();
   #launches = 0;
+  #launching = 0;
+  readonly #launchWaiters: (() => void)[] = [];
   #chromiumHomeDir: Promise<string> | null = null;
   readonly #opening = new Map<string, Promise<unknown>>();
+  readonly #peerPages = new Map<string, { opened: Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }>; calls: number; leases: number }>();
   constructor(lab: FleetLab, opts: FleetOptions = {}) {
     this.#lab = lab;
     this.#opts = opts;
@@ -152,7 +169,7 @@ export class BrowserFleet implements AsyncDisposable {
     const key = `${engine}@${host}`;
     let p = this.#launched.get(key);
     if (!p) {
-      p = this.#launch(engine, host);
+      p = this.#launchSlot(() => this.#launch(engine, host));
       this.#launched.set(key, p);
     }
     return p;
@@ -162,7 +179,40 @@ export class BrowserFleet implements AsyncDisposable {
     return Promise.allSettled([...this.#launched.values()]).then((r) => r.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : [])));
   }
 
-  /** A fresh context and page at PAGE_ORIGIN serving `html`, checked to have RTCPeerConnection. */
+  /**
+   * The long-lived page of `engine` in `host` that hosts calls as peer connections (one per call
+   * and side), opened on first use. A lease counts one call; after `callsPerPage` leases the next call
+   * gets a new page, and the old one closes when its last call releases it (Chromium allows 500
+   * RTCPeerConnections per tab over the tab's lifetime). A page that crashed or closed is replaced.
+   */
+  async peerPage(engine: EngineName, host: string, html: string): Promise<PeerPage> {
+    const key = `${engine}@${host}`;
+    let shared = this.#peerPages.get(key);
+    if (!shared || shared.calls >= (this.#opts.callsPerPage ?? PAGE_CALLS) || (await shared.opened.then((o) => o.page.isClosed(), () => true))) {
+      const opened = this.page(engine, host, html);
+      shared = { opened, calls: 0, leases: 0 };
+      const mine = shared;
+      opened.catch(() => this.#peerPages.get(key) === mine && this.#peerPages.delete(key));
+      this.#peerPages.set(key, shared);
+    }
+    const lease = shared;
+    lease.calls++;
+    lease.leases++;
+    const { page, context, launched } = await lease.opened.catch((e: unknown) => {
+      lease.leases--;
+      throw e;
+    });
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      lease.leases--;
+      if (lease.leases === 0 && this.#peerPages.get(key) !== lease) await context.close().catch(() => undefined);
+    };
+    return { page, launched, release };
+  }
+
+  /** A fresh context and page at PAGE_ORIGIN serving `html`, checked to have RTCPeerConnection: for tests whose point is isolation (API checks, a tampered page). */
   async page(engine: EngineName, host: string, html: string): Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }> {
     const launched = await this.browser(engine, host);
     // Firefox's BiDi fails ("TabManager.getTabBrowser(...) is undefined") when two contexts open
@@ -183,6 +233,22 @@ export class BrowserFleet implements AsyncDisposable {
     } catch (e) {
       await context.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  /**
+   * Runs a launch once fewer than one per core are under way. A launch is CPU-bound: with calls
+   * started at once from a pool, 16 at once on 2 cores under load pushed Firefox past its 30 s
+   * launch timeout, and every call in that host failed.
+   */
+  async #launchSlot<T>(launch: () => Promise<T>): Promise<T> {
+    while (this.#launching >= availableParallelism()) await new Promise<void>((r) => this.#launchWaiters.push(r));
+    this.#launching++;
+    try {
+      return await launch();
+    } finally {
+      this.#launching--;
+      this.#launchWaiters.shift()?.();
     }
   }
 
@@ -232,6 +298,7 @@ export class BrowserFleet implements AsyncDisposable {
   async close(): Promise<void> {
     const all = await this.launchedBrowsers();
     this.#launched.clear();
+    this.#peerPages.clear();
     await Promise.all(all.map((b) => b.browser.close().catch(() => undefined)));
   }
   async [Symbol.asyncDispose](): Promise<void> {

@@ -2,13 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { BrowserContext, Page } from 'playwright';
 import { findEngine, type EngineName } from '../browsers/engines.ts';
-import { BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
+import { BrowserFleet, type PeerPage } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
 import { judgeCall, type VerdictInput } from './verdict.ts';
-import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, runCall, type CallSpec, type ReproduceOptions } from './call.ts';
+import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, PEER_PAGE, runCall, type CallPhases, type CallSpec, type ReproduceOptions } from './call.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
 const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process' };
@@ -50,25 +49,31 @@ describe('connectCommand: the command that reproduces a call', function () {
   });
 });
 
+const PHASES: CallPhases = { openMs: 40, negotiateMs: 12, connectMs: 150, settleMs: 30, mediaMs: 90, evidenceMs: 8 };
+
 describe('callTimings: one clock, from the first offer', function () {
   it('measures connected and settled from the offer, each peer on its own page clock', () => {
-    const t = callTimings({ offerAt: 1000, connectedAt: { a: 1300.4, b: 1250 }, settledAt: { a: 1480, b: 1510.6 }, wallMs: 340.2 }, 2.5);
-    expect(t).to.deep.equal({ connectedMs: 300, settledMs: 511, wallMs: 340, overheadMs: 40, dataRttMs: 2.5 });
+    const t = callTimings({ offerAt: 1000, connectedAt: { a: 1300.4, b: 1250 }, settledAt: { a: 1480, b: 1510.6 }, wallMs: 340.2 }, 2.5, PHASES);
+    expect(t).to.deep.equal({ connectedMs: 300, settledMs: 511, wallMs: 340, overheadMs: 40, dataRttMs: 2.5, phases: PHASES });
   });
 
   it('settled is never before connected when each settle read follows its page\'s connected moment', () => {
     // A quick settle (two reads 150 ms apart) after a slow connect: settle's own duration (150 ms) was printed before.
-    const t = callTimings({ offerAt: 0, connectedAt: { a: 320, b: 332 }, settledAt: { a: 480, b: 470 }, wallMs: 339 }, null);
+    const t = callTimings({ offerAt: 0, connectedAt: { a: 320, b: 332 }, settledAt: { a: 480, b: 470 }, wallMs: 339 }, null, PHASES);
     expect(t.settledMs!, `settled ${t.settledMs} ms, connected ${t.connectedMs} ms`).to.be.at.least(t.connectedMs!);
   });
 
   it('leaves out what did not happen', () => {
-    const t = callTimings({ offerAt: 0, connectedAt: null, settledAt: null, wallMs: 5012 }, null);
-    expect(t).to.deep.equal({ connectedMs: null, settledMs: null, wallMs: 5012, overheadMs: null, dataRttMs: null });
+    const t = callTimings({ offerAt: 0, connectedAt: null, settledAt: null, wallMs: 5012 }, null, PHASES);
+    expect(t).to.deep.equal({ connectedMs: null, settledMs: null, wallMs: 5012, overheadMs: null, dataRttMs: null, phases: PHASES });
   });
 });
 
-/** The shared fleet's pages with a script run in one host's pages first: a browser made to misbehave. */
+/**
+ * A browser made to misbehave: calls in `host` get a fresh page of the shared fleet's browser with
+ * a script run in it first. A fresh context here, not the shared call page, because isolation is
+ * the point: the script patches RTCPeerConnection for every connection on its page.
+ */
 class TamperedFleet extends BrowserFleet {
   readonly #inner: BrowserFleet;
   readonly #host: string;
@@ -79,10 +84,11 @@ class TamperedFleet extends BrowserFleet {
     this.#host = host;
     this.#script = script;
   }
-  override async page(engine: EngineName, host: string, html: string): Promise<{ context: BrowserContext; page: Page; launched: LaunchedBrowser }> {
-    const opened = await this.#inner.page(engine, host, html);
-    if (host === this.#host) await opened.page.evaluate(this.#script);
-    return opened;
+  override async peerPage(engine: EngineName, host: string, html: string): Promise<PeerPage> {
+    if (host !== this.#host) return this.#inner.peerPage(engine, host, html);
+    const { page, context, launched } = await this.#inner.page(engine, host, html);
+    await page.evaluate(this.#script);
+    return { page, launched, release: () => context.close() };
   }
 }
 /** addIceCandidate() rejects every host candidate, as an engine that cannot parse one would. */
@@ -108,7 +114,7 @@ describe('Call in a lab @integration', function () {
       if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
     }
     dir = mkdtempSync(join(tmpdir(), 'icelab-call-test-'));
-    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }] });
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }, { name: 'natted', nat: 'port-restricted-cone' }] });
     fleet = new BrowserFleet(lab);
   });
   after(async () => {
@@ -141,6 +147,41 @@ describe('Call in a lab @integration', function () {
       }
     });
   }
+
+  it('one page per engine and host holds many calls at once, and closing each frees its state', async () => {
+    const opened = await Promise.all([0, 1, 2].map((i) => Call.open(lab!, fleet!, spec('chromium', 'firefox', { media: ['data', 'audio'] }), join(dir, `shared-${i}`))));
+    const page = async (engine: EngineName, host: string) => {
+      const leased = await fleet!.peerPage(engine, host, PEER_PAGE);
+      const ids = await leased.page.evaluate(() => (window as unknown as { icelab: { open(): string[] } }).icelab.open());
+      await leased.release();
+      return { page: leased.page, ids };
+    };
+    try {
+      expect(await Promise.all(opened.map((c) => c.negotiate())), 'each call connected').to.deep.equal([true, true, true]);
+      const results = await Promise.all(opened.map((c) => c.result()));
+      for (const r of results) expect(r.peers.a.media.audio?.flowing, JSON.stringify(r.peers.a.media)).to.equal(true);
+      const [one, two] = [await page('chromium', 'one'), await page('firefox', 'two')];
+      expect(one.ids, 'three calls on the one chromium page').to.have.length(3);
+      expect(two.ids, 'three calls on the one firefox page').to.have.length(3);
+      await Promise.all(opened.map((c) => c.close()));
+      const after = [await page('chromium', 'one'), await page('firefox', 'two')];
+      expect(after.map((p) => p.ids), 'calls left open on the pages').to.deep.equal([[], []]);
+      expect(after[0]!.page, 'the same page hosts the next call').to.equal(one.page);
+    } finally {
+      await Promise.all(opened.map((c) => c.close()));
+    }
+  });
+
+  it('a side behind a NAT adds the trickled candidates once its own srflx is gathered, so the srflx is in the evidence', async () => {
+    // Chromium learns its mapping from a public peer's answer as fast as from the STUN server on a
+    // warm page, then drops the srflx as redundant: the verdict could not judge (unknown).
+    for (let i = 0; i < 4; i++) {
+      const r = await runCall(lab!, fleet!, { a: { engine: 'chromium', host: 'one' }, b: { engine: 'chromium', host: 'natted' }, ice: ['stun'] }, join(dir, `srflx-first-${i}`));
+      expect(r.verdict.status, r.verdict.reason).to.equal('pass');
+      expect(r.peers.b.candidatesByType.srflx, 'B gathered its srflx').to.equal(1);
+      expect(readFileSync(join(dir, `srflx-first-${i}`, 'timeline.txt'), 'utf8')).to.match(/B remote candidates held until → srflx gathered/);
+    }
+  });
 
   it('ice-checks.json holds everything the verdict read: judging the file gives the result\'s verdict again', async () => {
     const r = await runCall(lab!, fleet!, spec('firefox', 'chromium'), join(dir, 'rejudge'));

@@ -1,16 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright';
+import type { Page } from 'playwright';
 import type { StartedLab } from '../lab.ts';
-import { type BrowserFleet, type LaunchedBrowser } from '../browsers/fleet.ts';
+import { type BrowserFleet, type LaunchedBrowser, type PeerPage } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
 import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict, type VerdictInput } from './verdict.ts';
-import { classifyCall, predictOutcome, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+import { classifyCall, predictOutcome, sameLan, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
 export interface PeerSpec {
@@ -123,13 +124,29 @@ export interface CallResult {
   command: string;
 }
 
-/** Milliseconds from the first offer (connected, settled) and of the harness (wall, overhead). */
+/** Milliseconds from the first offer (connected, settled) and of the harness (wall, overhead, phases). */
 export interface CallTimings {
   connectedMs: number | null;
   settledMs: number | null;
   wallMs: number;
   overheadMs: number | null;
   dataRttMs: number | null;
+  phases: CallPhases;
+}
+/**
+ * Harness wall time of each phase of a call, ms: open (pages leased, peer connections and tracks
+ * made), negotiate (offer/answer exchanged), connect (answer accepted → both connected), settle
+ * (connected → both selected pairs final; null when not connected), media (connected → flow
+ * confirmed on both sides, concurrent with settle; null without audio/video or when not connected),
+ * evidence (reading and writing every evidence file but result.json, which carries these numbers).
+ */
+export interface CallPhases {
+  openMs: number;
+  negotiateMs: number | null;
+  connectMs: number | null;
+  settleMs: number | null;
+  mediaMs: number | null;
+  evidenceMs: number | null;
 }
 /** Moments of a call, epoch ms; each peer's on its own page's clock. */
 export interface CallMarks {
@@ -147,17 +164,20 @@ export interface CallMarks {
  * Timings on one clock, from the first offer. A peer's settle read comes after its own connected
  * moment on the same page clock, so settledMs ≥ connectedMs.
  */
-export function callTimings(m: CallMarks, dataRttMs: number | null): CallTimings {
+export function callTimings(m: CallMarks, dataRttMs: number | null, phases: CallPhases): CallTimings {
   const since = (t: { a: number; b: number } | null) => (t ? Math.round(Math.max(t.a, t.b) - m.offerAt) : null);
   const connectedMs = since(m.connectedAt);
-  return { connectedMs, settledMs: since(m.settledAt), wallMs: Math.round(m.wallMs), overheadMs: connectedMs === null ? null : Math.round(m.wallMs) - connectedMs, dataRttMs };
+  return { connectedMs, settledMs: since(m.settledAt), wallMs: Math.round(m.wallMs), overheadMs: connectedMs === null ? null : Math.round(m.wallMs) - connectedMs, dataRttMs, phases };
 }
 
 /** Bounds the wait for complete descriptions without trickle: Chromium with UDP blocked completes after 40 s (RFC 5389's 39.5 s STUN transaction timeout). */
 export const GATHER_TIMEOUT_MS = 45_000;
+/** Bounds the wait for media flow: the first RTP packets come within tens of ms of connecting; a kind that shows none by then does not flow. */
+const MEDIA_WAIT_MS = 3000;
 
 const AGENT = readFileSync(new URL('./peer-agent.js', import.meta.url), 'utf8');
-const PAGE = `<!doctype html><meta charset="utf-8"><title>icelab peer</title><script>${AGENT}</script>`;
+/** The page that hosts calls (BrowserFleet.peerPage). */
+export const PEER_PAGE = `<!doctype html><meta charset="utf-8"><title>icelab peer</title><script>${AGENT}</script>`;
 const SPEC: Record<IceTransport, IceServerSpec> = {
   stun: { kind: 'stun', transport: 'udp', port: 3478 },
   'turn-udp': { kind: 'turn', transport: 'udp', port: 3478 },
@@ -218,30 +238,80 @@ export function connectCommand(spec: CallSpec, lab: ReproduceOptions): string {
   ].join(' ');
 }
 
+type AgentMessage = { id: string; type: string; candidate?: unknown };
+/** Per page: the exposed binding (once) and the calls it routes the agent's messages to, by peer id. */
+interface Route {
+  bound: Promise<unknown>;
+  to: Map<string, (msg: AgentMessage) => void>;
+}
+const routes = new WeakMap<Page, Route>();
+function routeOf(page: Page): Route {
+  const known = routes.get(page);
+  if (known) return known;
+  const to = new Map<string, (msg: AgentMessage) => void>();
+  const r: Route = { to, bound: page.exposeBinding('icelabEmit', (_src, msg: AgentMessage) => to.get(msg.id)?.(msg)) };
+  routes.set(page, r);
+  return r;
+}
+let peerIds = 0;
+
+/** One side of a call: its peer connection on a shared page, addressed by its id. */
 class Peer {
   readonly name: 'a' | 'b';
   readonly spec: PeerSpec;
   readonly page: Page;
-  readonly context: BrowserContext;
   readonly launched: LaunchedBrowser;
-  constructor(name: 'a' | 'b', spec: PeerSpec, opened: { page: Page; context: BrowserContext; launched: LaunchedBrowser }) {
+  /** The agent's key for this side's state on the page. */
+  readonly id: string;
+  readonly #leased: PeerPage;
+  constructor(name: 'a' | 'b', spec: PeerSpec, leased: PeerPage) {
     this.name = name;
     this.spec = spec;
-    this.page = opened.page;
-    this.context = opened.context;
-    this.launched = opened.launched;
+    this.page = leased.page;
+    this.launched = leased.launched;
+    this.#leased = leased;
+    this.id = `${name}${++peerIds}`;
   }
   call<T>(method: string, ...args: unknown[]): Promise<T> {
-    return this.page.evaluate(([m, a]) => (window as unknown as { icelab: Record<string, (...x: unknown[]) => unknown> }).icelab[m as string]!(...(a as unknown[])), [method, args] as const) as Promise<T>;
+    return this.page.evaluate(([m, id, a]) => (window as unknown as { icelab: Record<string, (...x: unknown[]) => unknown> }).icelab[m as string]!(id, ...(a as unknown[])), [method, this.id, args] as const) as Promise<T>;
+  }
+  /** Routes the agent's messages for this side to `on`. */
+  async listen(on: (msg: AgentMessage) => void): Promise<void> {
+    const r = routeOf(this.page);
+    r.to.set(this.id, on);
+    await r.bound;
+  }
+  /** Frees this side's state on the page and the lease. */
+  async close(): Promise<void> {
+    routes.get(this.page)?.to.delete(this.id);
+    await this.call('close').catch(() => undefined);
+    await this.#leased.release();
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const samePair = (x: PairPoll['selected'], y: PairPoll['selected']) => x?.id === y?.id && x?.local?.address === y?.local?.address && x?.remote?.address === y?.remote?.address;
+const since = (t0: number) => Math.round(performance.now() - t0);
 
 /**
- * A call between two browsers in the lab, signaling relayed by the harness. Evidence is written
- * to `dir` whatever happens; `result()` compares the settled pair with the oracle.
+ * How long an unanswered check counts for settle, from when its pair appeared or the call
+ * connected (the later); peer-agent.js pairView says why each. `relay`: a direct pair while a relay
+ * is selected (what the previous settle gave every contender: direct checks under load that answer
+ * late still make the evidence). `switch`: a pair that outranks a selected direct pair.
+ */
+export const CHECK_GRACE_MS = { relay: 1200, switch: 300 } as const;
+/**
+ * How long a side behind a NAT may hold the other side's trickled candidates for its own srflx
+ * (peer-agent.js init, srflxFirstMs): the lab's STUN answer takes milliseconds; past this the STUN
+ * server is not answering and the candidates go in.
+ */
+export const SRFLX_FIRST_MS = 300;
+
+/**
+ * A call between two browsers in the lab, signaling relayed by the harness. Each side is a peer
+ * connection on its engine's long-lived page in its host (BrowserFleet.peerPage), so many calls
+ * share one page. Evidence is written to `dir` whatever happens; `result()` compares the settled
+ * pair with the oracle.
  */
 export class Call implements AsyncDisposable {
   readonly spec: CallSpec;
@@ -256,6 +326,8 @@ export class Call implements AsyncDisposable {
   #pcap: ChildProcess | null = null;
   /** The first negotiation's marks; null until negotiate() was called. */
   #first: Omit<CallMarks, 'settledAt'> | null = null;
+  /** Phases measured so far (open, then the first negotiation's). */
+  readonly #phases: CallPhases;
   /** negotiate() was called (a failed negotiation still gets a result). */
   #negotiated = false;
   #closed = false;
@@ -267,21 +339,52 @@ export class Call implements AsyncDisposable {
     this.#peers = peers;
     this.expected = expectedOutcome(lab, spec);
     this.#turnLogFrom = lab.turn.logSize();
+    this.#phases = { openMs: 0, negotiateMs: null, connectMs: null, settleMs: null, mediaMs: null, evidenceMs: null };
   }
 
-  /** Opens both pages (launching browsers on first use) and creates the peer connections. */
+  /** Leases both pages (launching browsers on first use) and creates the peer connections. */
   static async open(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string): Promise<Call> {
+    const t0 = performance.now();
     mkdirSync(dir, { recursive: true });
     lab.host(spec.a.host);
     lab.host(spec.b.host);
-    const [oa, ob] = await Promise.allSettled([fleet.page(spec.a.engine, spec.a.host, PAGE), fleet.page(spec.b.engine, spec.b.host, PAGE)]);
+    const [oa, ob] = await Promise.allSettled([fleet.peerPage(spec.a.engine, spec.a.host, PEER_PAGE), fleet.peerPage(spec.b.engine, spec.b.host, PEER_PAGE)]);
     if (oa.status === 'rejected' || ob.status === 'rejected') {
-      for (const o of [oa, ob]) if (o.status === 'fulfilled') await o.value.context.close().catch(() => undefined);
+      for (const o of [oa, ob]) if (o.status === 'fulfilled') await o.value.release();
       throw (oa.status === 'rejected' ? oa.reason : (ob as PromiseRejectedResult).reason) as Error;
     }
     const call = new Call(lab, spec, dir, { a: new Peer('a', spec.a, oa.value), b: new Peer('b', spec.b, ob.value) });
-    await call.#init();
+    try {
+      await call.#init();
+    } catch (e) {
+      await call.close();
+      throw e;
+    }
+    call.#phases.openMs = since(t0);
     return call;
+  }
+
+  /**
+   * Remote addresses a side's checks can never reach: the other side's host address when that side
+   * is behind a NAT on another LAN (the lab routes no private LAN to another). Their pairs never
+   * hold settle up; the verdict ignores them likewise (couldCarry).
+   */
+  #unreachable(): { a: string[]; b: string[] } {
+    const { sides } = oracleInput(this.#lab, this.spec);
+    const lan = sameLan(sides.a, sides.b);
+    const hidden = (p: PeerSpec) => (!lan && this.#lab.host(p.host).nat !== null ? [this.#lab.host(p.host).ip] : []);
+    return { a: hidden(this.spec.b), b: hidden(this.spec.a) };
+  }
+
+  /**
+   * A side whose srflx a public peer's answer can beat: it gathers a srflx (behind a NAT, all
+   * candidates, a server that answers STUN over UDP) and the other side is public, so its first
+   * checks are answered with no filter to open. Only there: behind two NATs the checks' own timing
+   * (who opens a filter first) is part of what the call tests.
+   */
+  #srflxFirst(p: PeerSpec): boolean {
+    const other = p === this.spec.a ? this.spec.b : this.spec.a;
+    return (this.spec.policy ?? 'all') === 'all' && this.#lab.host(p.host).nat !== null && this.#lab.host(other.host).nat === null && this.spec.ice.some((t) => t === 'stun' || t === 'turn-udp');
   }
 
   async #init(): Promise<void> {
@@ -291,7 +394,7 @@ export class Call implements AsyncDisposable {
       [a, b],
       [b, a],
     ] as const) {
-      await from.page.exposeBinding('icelabEmit', (_src, msg: { type: string; candidate?: unknown }) => {
+      await from.listen((msg) => {
         if (msg.type !== 'candidate' || !trickle) return;
         const candidate = (msg.candidate as { candidate?: string } | null)?.candidate ?? null;
         to.call('addCandidate', msg.candidate).catch((e: Error) => this.#relayErrors.push({ peer: to.name, candidate, error: e.message.split('\n')[0]! }));
@@ -305,9 +408,12 @@ export class Call implements AsyncDisposable {
     const media = this.spec.media ?? ['data'];
     if (this.spec.pcap) {
       this.#pcap = this.#lab.network.spawn('pub', ['tcpdump', '-i', 'br0', '-U', '-n', '-w', join(this.dir, 'wan.pcap')], { stdio: 'ignore' });
+      // tcpdump has no ready signal on stdio: give it time to open the interface before any packet of the call.
       await sleep(300);
     }
-    await Promise.all([a.call('init', { config, media, role: 'offerer' }), b.call('init', { config, media, role: 'answerer' })]);
+    const unreachable = this.#unreachable();
+    const init = (p: Peer, role: 'offerer' | 'answerer') => p.call('init', { config, media, role, unreachable: unreachable[p.name], switchGraceMs: CHECK_GRACE_MS.switch, relayGraceMs: CHECK_GRACE_MS.relay, srflxFirstMs: this.#srflxFirst(p.spec) ? SRFLX_FIRST_MS : 0 });
+    await Promise.all([init(a, 'offerer'), init(b, 'answerer')]);
   }
 
   /**
@@ -321,17 +427,20 @@ export class Call implements AsyncDisposable {
     const t0 = performance.timeOrigin + performance.now();
     const wall0 = performance.now();
     this.#negotiated = true;
-    const offer = this.#described(a, await a.call<Described>('offer', { iceRestart, trickle, gatherTimeoutMs }));
+    const offered = await a.call<Described & { offeredAt: number | null }>('offer', { iceRestart, trickle, gatherTimeoutMs });
+    const offer = this.#described(a, offered);
     this.#sdp.push({ t: Date.now(), from: 'a', ...offer });
     const answer = this.#described(b, await b.call<Described>('answer', offer, { trickle, gatherTimeoutMs }));
     this.#sdp.push({ t: Date.now(), from: 'b', ...answer });
     await a.call('accept', answer);
+    const accepted = performance.now();
     const timeout = this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
     const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
     if (!this.#first) {
-      const offered = (await a.call<AgentEvidence>('evidence')).timeline.find((e) => e.what === 'signalingState' && e.state === 'have-local-offer')?.t ?? t0;
-      this.#first = { offerAt: Math.min(offered, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
+      this.#first = { offerAt: Math.min(offered.offeredAt ?? t0, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
+      this.#phases.negotiateMs = Math.round(accepted - wall0);
+      this.#phases.connectMs = since(accepted);
     }
     return ok;
   }
@@ -360,44 +469,28 @@ export class Call implements AsyncDisposable {
   }
 
   /**
-   * Polls both selected pairs until neither can change any more (Chromium may nominate a relay
-   * pair and switch to a direct one later). A pending pair that outranks the selected one can
-   * still win while it is young; one still unanswered after `graceMs` goes to an address that is
-   * not reachable (another LAN's host address) and is ignored.
+   * Waits until neither selected pair can change any more (Chromium may nominate a relay pair and
+   * switch to a direct one later): each agent decides at its ICE events and stats samples that its
+   * pair is selected and no check that could change it is live (CHECK_GRACE_MS, peer-agent.js
+   * pairView); then both are read once more, and settle goes on if either changed meanwhile.
    */
-  async settle(maxMs = 6000, graceMs = 1200): Promise<{ settled: boolean; a: PairPoll; b: PairPoll; ms: number }> {
+  async settle(maxMs = 6000): Promise<{ settled: boolean; a: PairPoll; b: PairPoll; ms: number }> {
     const { a, b } = this.#peers;
     const start = performance.now();
-    let prev: [PairPoll, PairPoll] | null = null;
     for (;;) {
-      const cur = await Promise.all([a.call<PairPoll>('pair'), b.call<PairPoll>('pair')]);
-      const ms = performance.now() - start;
-      // Firefox leaves a checked pair in progress, answered, when the answer's mapped address made
-      // a different (prflx) pair valid: answered contenders get twice the grace, not forever.
-      const quiet = cur.every((p) => p.selected && p.contenders.every((c) => ms > (c.responsesReceived ? 2 * graceMs : graceMs)));
-      if ((prev && quiet && samePair(prev[0].selected, cur[0].selected) && samePair(prev[1].selected, cur[1].selected)) || ms > maxMs) {
-        return { settled: ms <= maxMs, a: cur[0], b: cur[1], ms };
-      }
-      prev = cur;
-      await sleep(150);
+      const left = Math.max(0, maxMs - (performance.now() - start));
+      const [sa, sb] = await Promise.all([a.call<PairPoll & { settled: boolean }>('settle', left), b.call<PairPoll & { settled: boolean }>('settle', left)]);
+      if (!sa.settled || !sb.settled) return { settled: false, a: sa, b: sb, ms: performance.now() - start };
+      const [pa, pb] = await Promise.all([a.call<PairPoll>('pair'), b.call<PairPoll>('pair')]);
+      const quiet = samePair(sa.selected, pa.selected) && samePair(sb.selected, pb.selected) && !pa.contenders.length && !pb.contenders.length;
+      if (quiet) return { settled: true, a: pa, b: pb, ms: performance.now() - start };
     }
   }
 
-  /** Sample inbound RTP twice; a kind flows when its packet count rises. */
+  /** Inbound media per kind, confirmed by the first stats samples that show packets (and frames) rising. */
   async #mediaFlow(peer: Peer): Promise<Flow> {
     const kinds = (this.spec.media ?? []).filter((m): m is 'audio' | 'video' => m !== 'data');
-    if (!kinds.length) return {};
-    type In = Record<string, { packetsReceived: number; framesDecoded: number | null }>;
-    const first = await peer.call<In>('inbound');
-    await sleep(600);
-    const second = await peer.call<In>('inbound');
-    return Object.fromEntries(
-      kinds.map((k) => {
-        const x = first[k];
-        const y = second[k];
-        return [k, { flowing: !!x && !!y && y.packetsReceived > x.packetsReceived && (k === 'audio' || (y.framesDecoded ?? 0) > (x.framesDecoded ?? 0)), packetsReceived: y?.packetsReceived ?? 0, framesDecoded: y?.framesDecoded ?? null }];
-      }),
-    ) as Flow;
+    return kinds.length ? peer.call<Flow>('mediaFlow', kinds, { maxMs: MEDIA_WAIT_MS }) : {};
   }
 
   // Operations during a call.
@@ -432,15 +525,39 @@ export class Call implements AsyncDisposable {
    * command (absent: hosts named after presets).
    */
   async result(opts: { topology?: string } = {}): Promise<CallResult> {
+    const judged = await this.judge(opts);
+    await judged.written;
+    return judged.result;
+  }
+
+  /**
+   * result() in two steps: the result as soon as it is known, and the evidence files being written
+   * (`written`; result.json last). runCall closes the call while the files are written.
+   */
+  async judge(opts: { topology?: string } = {}): Promise<{ result: CallResult; written: Promise<void> }> {
     this.#requireNegotiated('result()');
     const { a, b } = this.#peers;
     const states = await this.states();
     const connected = [states.a, states.b].every((s) => s === 'connected' || s === 'completed');
-    const settle = connected ? await this.settle() : null;
-    // The pairs as they settled, before the media checks give the agents time to change them.
-    const [finalA, finalB] = await Promise.all([a.call<PairSnapshot>('pairsNow'), b.call<PairSnapshot>('pairsNow')]);
+    const t0 = performance.now();
+    // Settle and media run side by side: flow needs no settled pair, only a connected transport.
+    const settling = (async () => {
+      const settle = connected ? await this.settle() : null;
+      const settleMs = connected ? since(t0) : null;
+      // The pairs as they settled, before later reads give the agents time to change them.
+      const [finalA, finalB] = await Promise.all([a.call<PairSnapshot>('pairsNow'), b.call<PairSnapshot>('pairsNow')]);
+      return { settle, settleMs, finalA, finalB };
+    })();
+    const flowing = (async () => {
+      const [flowA, flowB] = connected ? await Promise.all([this.#mediaFlow(a), this.#mediaFlow(b)]) : [{}, {}];
+      return { flowA, flowB, mediaMs: connected && Object.keys(flowA).length ? since(t0) : null };
+    })();
+    const rtt = connected && (this.spec.media ?? ['data']).includes('data') ? this.dataRtt() : Promise.resolve(null);
+    const [{ settle, settleMs, finalA, finalB }, { flowA, flowB, mediaMs }, dataRttMs] = await Promise.all([settling, flowing, rtt]);
+    this.#phases.settleMs = settleMs;
+    this.#phases.mediaMs = mediaMs;
+    const e0 = performance.now();
     const pairs = settle ? { a: settle.a.selected, b: settle.b.selected } : { a: null, b: null };
-    const [dataRttMs, flowA, flowB] = connected ? await Promise.all([(this.spec.media ?? ['data']).includes('data') ? this.dataRtt() : null, this.#mediaFlow(a), this.#mediaFlow(b)]) : [null, {}, {}];
     const [evA, evB, statsA, statsB] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<LocalCandidateStats[]>('stats'), b.call<LocalCandidateStats[]>('stats')]);
     const checks = { a: peerChecks(evA, finalA, statsA), b: peerChecks(evB, finalB, statsB) };
     const judged: VerdictInput = { expected: this.expected, connected, settled: settle?.settled ?? false, checks, ...oracleInput(this.#lab, this.spec) };
@@ -467,6 +584,7 @@ export class Call implements AsyncDisposable {
       ...(signalingErrors.length ? [signalingReason(signalingErrors)] : []),
       ...(verdict.status === 'pass' ? [] : [`${verdict.status}: ${verdict.reason}`]),
     ];
+    const phases = this.#phases;
     const result: CallResult = {
       outcome: connected ? 'connected' : 'failed',
       expected: this.expected,
@@ -477,16 +595,19 @@ export class Call implements AsyncDisposable {
       settled: settle?.settled ?? false,
       selectedPair: pairs.a ? { local: pairs.a.local, remote: pairs.a.remote, currentRoundTripTime: pairs.a.currentRoundTripTime } : null,
       peers: { a: report(a, evA, pairs.a, flowA), b: report(b, evB, pairs.b, flowB) },
-      timings: this.#first ? callTimings({ ...this.#first, settledAt: settle ? { a: settle.a.t, b: settle.b.t } : null }, dataRttMs) : { connectedMs: null, settledMs: null, wallMs: 0, overheadMs: null, dataRttMs },
+      timings: this.#first ? callTimings({ ...this.#first, settledAt: settle ? { a: settle.a.t, b: settle.b.t } : null }, dataRttMs, phases) : { connectedMs: null, settledMs: null, wallMs: 0, overheadMs: null, dataRttMs, phases },
       ...(reasons.length ? { reason: reasons.join('; ') } : {}),
       evidence: this.dir,
       command,
     };
     this.#stopPcap();
-    this.#write(result, { a: evA, b: evB }, { a: statsA, b: statsB });
-    // Everything the verdict read: judgeCall() on this file gives the verdict again.
-    writeFileSync(join(this.dir, 'ice-checks.json'), JSON.stringify(judged, null, 2));
-    return result;
+    const written = (async () => {
+      // Everything the verdict read: judgeCall() on ice-checks.json gives the verdict again.
+      await Promise.all([this.#write({ a: evA, b: evB }, { a: statsA, b: statsB }), writeFile(join(this.dir, 'ice-checks.json'), JSON.stringify(judged, null, 2))]);
+      phases.evidenceMs = since(e0);
+      await writeFile(join(this.dir, 'result.json'), JSON.stringify(result, null, 2));
+    })();
+    return { result, written };
   }
 
   #stopPcap(): void {
@@ -494,29 +615,27 @@ export class Call implements AsyncDisposable {
     this.#pcap = null;
   }
 
-  #write(result: CallResult, ev: { a: AgentEvidence; b: AgentEvidence }, stats: { a: unknown[]; b: unknown[] }): void {
+  /** Every evidence file but result.json and ice-checks.json, written at once. */
+  async #write(ev: { a: AgentEvidence; b: AgentEvidence }, stats: { a: unknown[]; b: unknown[] }): Promise<void> {
     const d = this.dir;
-    writeFileSync(join(d, 'result.json'), JSON.stringify(result, null, 2));
-    for (const s of this.#sdp) writeFileSync(join(d, `sdp-${this.#sdp.indexOf(s)}-${s.from}-${s.type}.sdp`), s.sdp);
-    for (const p of ['a', 'b'] as const) {
-      writeFileSync(join(d, `candidates-${p}.json`), JSON.stringify({ candidates: ev[p].candidates, errors: ev[p].candidateErrors }, null, 2));
-      writeFileSync(join(d, `getstats-${p}.json`), JSON.stringify(stats[p], null, 2));
-      writeFileSync(join(d, `console-${p}.log`), ev[p].console.map((c) => `${new Date(c.t).toISOString()} ${c.level} ${c.text}`).join('\n'));
-    }
-    writeFileSync(join(d, 'timeline.txt'), timelineText(this.#first?.offerAt ?? ev.a.created, ev, this.#relayErrors));
-    writeFileSync(join(d, 'turnserver.log'), this.#lab.turn.log(this.#turnLogFrom));
+    const file = (name: string, body: string) => writeFile(join(d, name), body);
+    await Promise.all([
+      ...this.#sdp.map((s, i) => file(`sdp-${i}-${s.from}-${s.type}.sdp`, s.sdp)),
+      ...(['a', 'b'] as const).flatMap((p) => [
+        file(`candidates-${p}.json`, JSON.stringify({ candidates: ev[p].candidates, errors: ev[p].candidateErrors }, null, 2)),
+        file(`getstats-${p}.json`, JSON.stringify(stats[p], null, 2)),
+        file(`console-${p}.log`, ev[p].console.map((c) => `${new Date(c.t).toISOString()} ${c.level} ${c.text}`).join('\n')),
+      ]),
+      file('timeline.txt', timelineText(this.#first?.offerAt ?? ev.a.created, ev, this.#relayErrors)),
+      file('turnserver.log', this.#lab.turn.log(this.#turnLogFrom)),
+    ]);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopPcap();
-    await Promise.all(
-      Object.values(this.#peers).map(async (p) => {
-        await p.call('close').catch(() => undefined);
-        await p.context.close().catch(() => undefined);
-      }),
-    );
+    await Promise.all(Object.values(this.#peers).map((p) => p.close()));
   }
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
@@ -566,13 +685,19 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
   ].join('\n');
 }
 
-/** Runs one call start to finish: open, negotiate, result (evidence written even on failure), close. */
+/**
+ * Runs one call start to finish: open, negotiate, result, close. The call closes while its evidence
+ * is written; it returns once every file is (evidence is written even on failure).
+ */
 export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string } = {}): Promise<CallResult> {
   const call = await Call.open(lab, fleet, spec, dir);
+  let written: Promise<void> = Promise.resolve();
   try {
     await call.negotiate();
-    return await call.result(opts);
+    const judged = await call.judge(opts);
+    written = judged.written;
+    return judged.result;
   } finally {
-    await call.close();
+    await Promise.all([call.close(), written]);
   }
 }

@@ -1,25 +1,43 @@
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
-import { runCall } from '../../lab/scenario/call.ts';
+import { runCall, type CallResult } from '../../lab/scenario/call.ts';
 import { callStory, flowSummary, labelCall, reportVerdict } from '../../lab/report/call-report.ts';
 import { VerdictUnknownError } from '../../lab/scenario/verdict.ts';
-import { attachDir, evidenceRoot, gate, safeName, suiteEngines, suiteEnv, unavailable } from '../support/fixture.ts';
+import { attachDir, evidenceRoot, gate, safeName, selectedByGrep, suiteEngines, suiteEnv, unavailable } from '../support/fixture.ts';
 import { parseShard } from '../../lab/cli/shard.ts';
-import { matrixCases } from './matrix.ts';
+import { matrixCases, type MatrixCase } from './matrix.ts';
+import { CallPool } from '../../lab/scenario/call-pool.ts';
 
 const selection = process.env.ICELAB_MATRIX === 'full' ? 'full' : 'pr';
 const cases = matrixCases({ engines: suiteEngines(), selection, shard: parseShard(process.env.ICELAB_SHARD) });
 
-describe(`connectivity matrix (${selection}${process.env.ICELAB_SHARD ? `, shard ${process.env.ICELAB_SHARD}` : ''})`, function () {
+const title = `connectivity matrix (${selection}${process.env.ICELAB_SHARD ? `, shard ${process.env.ICELAB_SHARD}` : ''})`;
+const testTitle = (c: MatrixCase) => `${c.a.engine} behind ${c.a.preset} ↔ ${c.b.engine} behind ${c.b.preset}, ${c.iceName}`;
+
+describe(title, function () {
+  // Every selected call runs from a pool started here (calls that share no host at once, as the
+  // CPU allows); each test awaits its own call and reports it.
+  const calls = new Map<string, Promise<CallResult>>();
+  before(function () {
+    const pool = new CallPool();
+    const run = selectedByGrep(process.argv);
+    for (const c of cases.filter((x) => run(`${title} ${testTitle(x)}`))) {
+      const call = pool.submit([c.spec.a.host, c.spec.b.host], async () => {
+        const { lab, fleet } = await suiteEnv();
+        return runCall(lab, fleet, c.spec, join(evidenceRoot(), safeName(c.id)));
+      });
+      call.catch(() => undefined); // reported by its own test
+      calls.set(c.id, call);
+    }
+  });
   for (const c of cases) {
-    it(`${c.a.engine} behind ${c.a.preset} ↔ ${c.b.engine} behind ${c.b.preset}, ${c.iceName}`, async function () {
+    it(testTitle(c), async function () {
       await allure.parentSuite('connectivity');
       await allure.suite(`${c.a.engine} → ${c.b.engine}`);
       await allure.subSuite(c.iceName);
       await labelCall(c.spec, c.a.preset, c.b.preset, c.iceName);
-      const { lab, fleet } = await suiteEnv();
       const dir = join(evidenceRoot(), safeName(c.id));
-      const r = await runCall(lab, fleet, c.spec, dir).catch((e: unknown) => unavailable(this, e));
+      const r = await calls.get(c.id)!.catch((e: unknown) => unavailable(this, e));
       await allure.description(callStory(r));
       await attachDir(dir);
       const who = [

@@ -95,6 +95,31 @@ export async function apiPage(ctx: Context, engine: EngineName, host = 'open', h
   }
 }
 
+/**
+ * Whether mocha will run a test of this full title, from the --grep / --fgrep / --invert options
+ * on mocha's command line (as `icelab suite --grep` passes them): a suite that starts its tests'
+ * work in before() starts only what will run. As in mocha, `/re/flags` is a regular expression and
+ * any other string a literal substring of the full title.
+ */
+export function selectedByGrep(argv: readonly string[]): (fullTitle: string) => boolean {
+  const value = (names: string[]): string | null => {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      for (const n of names) {
+        if (a === n) return argv[i + 1] ?? null;
+        if (a.startsWith(`${n}=`)) return a.slice(n.length + 1);
+      }
+    }
+    return null;
+  };
+  const pattern = value(['--grep', '-g']) ?? value(['--fgrep', '-f']);
+  const invert = argv.includes('--invert') || argv.includes('-i');
+  if (pattern === null) return () => true;
+  const re = /^\/(.*)\/([dgimsuvy]*)$/.exec(pattern);
+  const match = re ? (t: string) => new RegExp(re[1]!, re[2]).test(t) : (t: string) => t.includes(pattern);
+  return (t) => match(t) !== invert;
+}
+
 let expectationsCache: ReturnType<typeof loadExpectations> | null = null;
 
 /**
