@@ -6,7 +6,7 @@ import { startLab, type StartedLab } from '../lab.ts';
 import { run } from '../network/run.ts';
 import { LabError } from '../topology/errors.ts';
 import { findEngine, type EngineFound, type EngineName } from './engines.ts';
-import { BrowserFleet, caImportError, launchFiles, launchOptions } from './fleet.ts';
+import { BrowserFleet, caImportError, chromiumHomeDir, launchFiles, launchOptions } from './fleet.ts';
 
 const requireEngine = (e: EngineName): EngineFound => {
   const f = findEngine(e);
@@ -31,6 +31,17 @@ describe('browser launch options', function () {
     const { tmp } = launchFiles(`/tmp/icelab-${'x'.repeat(16)}/browsers`, 'chromium', 'h'.repeat(32), 999);
     const socket = `${tmp}/org.chromium.Chromium.XXXXXX/SingletonSocket`;
     expect(Buffer.byteLength(socket), socket).to.be.below(108);
+  });
+
+  it('never give a launch the path of Chromium\'s HOME: a lab host named "home" launched Chromium over its own NSS database (ENOTDIR)', () => {
+    const dir = '/lab/browsers';
+    const home = chromiumHomeDir(dir);
+    for (const engine of ['chromium', 'firefox', 'webkit'] as const) {
+      for (const host of ['home', 'chromium', 'pki']) {
+        const f = launchFiles(dir, engine, host, 1);
+        for (const p of [f.wrapper, f.tmp, f.caReport]) expect(home.startsWith(p) || p.startsWith(`${home}/`), `${p} vs ${home}`).to.equal(false);
+      }
+    }
   });
 
   it('explain a certutil failure with the engine, the NSS database, its output and the package to install', () => {
@@ -65,7 +76,7 @@ describe('browser launch: the lab CA import @integration', function () {
       await f.close();
       expect(err).to.be.instanceOf(LabError);
       expect((err as LabError).code, (err as Error).message).to.equal('ERR_CA_IMPORT');
-      const db = engine === 'chromium' ? join(dir, 'browsers', 'chromium-home', '.pki', 'nssdb') : 'playwright_firefox';
+      const db = engine === 'chromium' ? join(chromiumHomeDir(join(dir, 'browsers')), '.pki', 'nssdb') : 'playwright_firefox';
       expect((err as Error).message).to.include(`${engine}: certutil could not import the lab CA ${join(dir, 'ca.pem')} in `).and.include(db).and.match(/\(exit \d+\): certutil: .+/);
       expect((err as LabError).hint).to.include('apt-get install libnss3-tools');
     });

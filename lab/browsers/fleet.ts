@@ -74,6 +74,9 @@ export interface LaunchFiles {
  * The files of a fleet's `n`th launch. TMPDIR is named by the number: Chromium makes its singleton
  * socket in it, and a socket path has at most 107 bytes ("Socket path too long" with host names).
  */
+/** Chromium's HOME (its NSS database with the lab CA): never a launch's wrapper path, whatever the host is named. */
+export const chromiumHomeDir = (dir: string): string => join(dir, 'home', 'chromium');
+
 export const launchFiles = (dir: string, engine: EngineName, host: string, n: number): LaunchFiles => ({
   wrapper: join(dir, `${engine}-${host}`),
   tmp: join(dir, 'tmp', String(n)),
@@ -282,7 +285,7 @@ export class BrowserFleet implements AsyncDisposable {
 
   /** Chromium trusts certificates from $HOME/.pki/nssdb: a lab-owned HOME with the lab CA in it. */
   async #chromiumHome(dir: string): Promise<string> {
-    const home = join(dir, 'chromium-home');
+    const home = chromiumHomeDir(dir);
     const db = join(home, '.pki', 'nssdb');
     mkdirSync(db, { recursive: true });
     // certutil prompts on a terminal when something is off: never let it wait.
