@@ -1,6 +1,7 @@
 import { usage } from './usage.ts';
 import { openLab, startPlannedLab, type LabSummary } from '../lab.ts';
 import { knownLabIds, labStanding, readState, removeLab, removeStaleLabs, type LabStanding } from '../network/network.ts';
+import { removeMachineCache } from '../network/machine-cache.ts';
 import { LabError } from '../topology/errors.ts';
 import type { Topology } from '../topology/topology.ts';
 
@@ -63,6 +64,8 @@ export interface DownPlan {
   keep: LabStanding[];
   /** A --name that matches no lab. */
   missing: string | null;
+  /** --all also removes what labs share (the lab CA, the kernel probe): the machine is left as before icelab. */
+  machineCache: boolean;
 }
 
 /**
@@ -77,7 +80,7 @@ export function planDown(o: Pick<DownOptions, 'name' | 'all' | 'force'>, labs: r
   const asked = o.all ? up : up.filter((l) => l.id === name);
   const keep = asked.filter((l) => l.kind === 'owned' && !o.force);
   const missing = !o.all && o.name !== undefined && !labs.some((l) => l.id === o.name) ? o.name : null;
-  return { remove: asked.filter((l) => !keep.includes(l)), keep, missing };
+  return { remove: asked.filter((l) => !keep.includes(l)), keep, missing, machineCache: o.all };
 }
 
 /** `icelab down`: exit 1 when a named lab was kept (it is in use), else 0 (removing nothing is fine). */
@@ -85,8 +88,9 @@ export async function downCommand(o: DownOptions): Promise<number> {
   const plan = planDown(o, standings());
   for (const l of plan.remove) await removeLab(l.id);
   const stale = (await removeStaleLabs()).map((id): LabStanding => ({ id, kind: 'stale' }));
+  if (plan.machineCache) removeMachineCache();
   const removed = [...plan.remove, ...stale];
-  if (o.json) console.log(JSON.stringify({ removed, kept: plan.keep, missing: plan.missing }, null, 2));
+  if (o.json) console.log(JSON.stringify({ removed, kept: plan.keep, missing: plan.missing, machineCache: plan.machineCache }, null, 2));
   else console.log(downStory(removed, plan));
   return plan.keep.length && !o.all ? 1 : 0;
 }

@@ -1,9 +1,10 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { X509Certificate, createHash, createHmac, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
+import { MACHINE_CACHE } from '../network/machine-cache.ts';
 import type { StartedNetwork } from '../network/network.ts';
 import { run, runScript } from '../network/run.ts';
 import { launchContainer } from './container.ts';
@@ -99,18 +100,53 @@ export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: strin
   ].join('\n');
 }
 
-/** A lab CA and a server certificate for the name and both addresses (browsers refuse self-signed). */
-export async function makeCertificates(dir: string, turn: PlannedTurn): Promise<void> {
+/** Files of the lab CA and the TURN server's certificate, as coturn and the browsers read them. */
+const TLS_FILES = ['ca.pem', 'cert.pem', 'key.pem'] as const;
+/** A cached certificate is used while it has at least this long to live (a lab lasts hours, not days). */
+const MIN_VALIDITY_MS = 24 * 3600 * 1000;
+
+/**
+ * A lab CA and a server certificate for the name and both addresses (browsers refuse self-signed),
+ * copied into `dir`. Made once per machine for what they contain (two openssl runs, ≈50-100 ms under
+ * load, otherwise paid by every start) and kept in the machine cache, where `icelab down --all`
+ * removes them; each lab keeps its own copy.
+ */
+export async function labCertificates(dir: string, turn: PlannedTurn, root = MACHINE_CACHE): Promise<void> {
+  const content = { version: 1, name: turnHostname(turn.name), ips: turn.ips };
+  const cached = join(root, `tls-${createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16)}`);
+  if (!usable(cached)) await makeCertificates(cached, turn);
+  for (const f of TLS_FILES) copyFileSync(join(cached, f), join(dir, f));
+}
+
+/** All files there, each certificate parseable and valid for a while yet. */
+function usable(cached: string): boolean {
+  try {
+    return ['ca.pem', 'cert.pem'].every((f) => Date.parse(new X509Certificate(readFileSync(join(cached, f))).validTo) - Date.now() > MIN_VALIDITY_MS) && existsSync(join(cached, 'key.pem'));
+  } catch {
+    return false;
+  }
+}
+
+/** Makes the pair in a directory of its own, then renames it into place: a concurrent start sees all of it or none. */
+async function makeCertificates(cached: string, turn: PlannedTurn): Promise<void> {
+  const tmp = `${cached}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  mkdirSync(tmp, { recursive: true, mode: 0o700 });
   const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7';
   const san = [`DNS:${turnHostname(turn.name)}`, ...turn.ips.map((ip) => `IP:${ip}`)].join(',');
-  await runScript(
-    [
-      `cd ${dir}`,
-      `openssl req -x509 ${ec} -keyout ca.key -out ca.pem -subj "/CN=icelab lab CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign 2>/dev/null`,
-      `openssl req -x509 -CA ca.pem -CAkey ca.key ${ec} -keyout key.pem -out cert.pem -subj "/CN=${turnHostname(turn.name)}" -addext "subjectAltName=${san}" -addext extendedKeyUsage=serverAuth -addext basicConstraints=CA:FALSE 2>/dev/null`,
-    ].join('\n'),
-    'generating the TURN server certificate',
-  );
+  try {
+    await runScript(
+      [
+        `cd ${tmp}`,
+        `openssl req -x509 ${ec} -keyout ca.key -out ca.pem -subj "/CN=icelab lab CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign 2>/dev/null`,
+        `openssl req -x509 -CA ca.pem -CAkey ca.key ${ec} -keyout key.pem -out cert.pem -subj "/CN=${turnHostname(turn.name)}" -addext "subjectAltName=${san}" -addext extendedKeyUsage=serverAuth -addext basicConstraints=CA:FALSE 2>/dev/null`,
+      ].join('\n'),
+      'generating the TURN server certificate',
+    );
+    rmSync(cached, { recursive: true, force: true });
+    renameSync(tmp, cached);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 let prometheusSupport: boolean | undefined;
@@ -170,7 +206,7 @@ export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: 
   const metrics = coturnHasPrometheus().then((yes) =>
     yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
   );
-  await makeCertificates(dir, turn);
+  await labCertificates(dir, turn);
   writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, opts));
   const logFile = join(dir, 'turnserver.log');
   const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
