@@ -1,5 +1,5 @@
 import { usage } from './usage.ts';
-import { openLab, startPlannedLab, type LabSummary } from '../lab.ts';
+import type { LabSummary } from '../lab.ts';
 import { knownLabIds, labStanding, readState, removeLab, removeStaleLabs, type LabStanding } from '../network/network.ts';
 import { removeMachineCache } from '../network/machine-cache.ts';
 import { LabError } from '../topology/errors.ts';
@@ -8,10 +8,13 @@ import type { Topology } from '../topology/topology.ts';
 /** The `--name` a follow-up command needs: none for the default lab. */
 export const nameFlag = (id: string): string => (id === 'default' ? '' : ` --name ${id}`);
 const standings = (): LabStanding[] => knownLabIds().map(labStanding);
+/** The lab library is loaded by the commands that start or open a lab: its topology schema (zod) costs ≈0.1 s that down and status never need. */
+const labModule = () => import('../lab.ts');
 
 /** `icelab up`: starts the lab and detaches it, so it outlives this process. */
 export async function upCommand(topology: Topology, name: string, json: boolean): Promise<number> {
   const t0 = performance.now();
+  const { startPlannedLab } = await labModule();
   const lab = await startPlannedLab(topology, { id: name });
   lab.network.markComplete({ detach: true });
   const summary = lab.summary();
@@ -108,7 +111,7 @@ function downStory(removed: LabStanding[], plan: DownPlan): string {
 /** `icelab exec`: runs a command in a lab host with the terminal attached; returns its exit code. */
 export async function execCommand(name: string | undefined, host: string | undefined, command: string[]): Promise<number> {
   if (!host || command.length === 0) throw usage('exec needs a host and a command', 'icelab exec [--name <lab>] <host> -- <command…>');
-  const lab = openLab(chooseLab(name, standings()));
+  const lab = (await labModule()).openLab(chooseLab(name, standings()));
   const child = lab.network.spawn(host, command, { stdio: 'inherit' });
   return await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }

@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, createHmac, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { copyFileSync, watch, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
@@ -197,34 +197,47 @@ export class StartedCoturn {
 
 const isRunning = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
 
+/** coturn's files in place (certificates, configuration) and the server not started yet: the CA is there for browsers. */
+export interface PreparedCoturn {
+  readonly caFile: string;
+  /** Starts the server and waits until it answers a STUN binding request. */
+  start(): Promise<StartedCoturn>;
+}
+
 /** Starts coturn in its lab host and waits until it answers a STUN binding request. */
 export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: CoturnOptions = {}): Promise<StartedCoturn> {
+  return (await prepareCoturn(net, turn, opts)).start();
+}
+
+export async function prepareCoturn(net: StartedNetwork, turn: PlannedTurn, opts: CoturnOptions = {}): Promise<PreparedCoturn> {
   const dir = join(net.dir, turn.name);
   mkdirSync(dir, { recursive: true });
   const secret = randomBytes(18).toString('base64url');
-  // The Prometheus probe is a spawn of its own: it runs while the certificates are made and coturn starts.
-  const metrics = coturnHasPrometheus().then((yes) =>
-    yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
-  );
   await labCertificates(dir, turn);
   writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, opts));
   const logFile = join(dir, 'turnserver.log');
-  const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
-  return new StartedCoturn(net, turn, {
-    host: turn.name,
-    ips: turn.ips,
-    hostname: turnHostname(turn.name),
-    realm: REALM,
-    secret,
-    // coturn ignores `user=` accounts once the REST secret is on ("cannot be used with TURN REST
-    // API"): the fixed user for clients that cannot compute credentials is a REST credential
-    // valid for ten years.
-    staticUser: restCredentials(secret, 'static', 10 * 365 * 86400),
-    logFile,
-    caFile: join(dir, 'ca.pem'),
-    metrics: await metrics,
-    pid,
-  });
+  const caFile = join(dir, 'ca.pem');
+  const start = async () => {
+    // The Prometheus probe is a spawn of its own: it runs while coturn starts.
+    const metrics = coturnHasPrometheus().then((yes) => (yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support'));
+    const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
+    return new StartedCoturn(net, turn, {
+      host: turn.name,
+      ips: turn.ips,
+      hostname: turnHostname(turn.name),
+      realm: REALM,
+      secret,
+      // coturn ignores `user=` accounts once the REST secret is on ("cannot be used with TURN REST
+      // API"): the fixed user for clients that cannot compute credentials is a REST credential
+      // valid for ten years.
+      staticUser: restCredentials(secret, 'static', 10 * 365 * 86400),
+      logFile,
+      caFile,
+      metrics: await metrics,
+      pid,
+    });
+  };
+  return { caFile, start };
 }
 
 async function launch(net: StartedNetwork, turn: PlannedTurn, logFile: string, dir: string): Promise<number> {
@@ -277,29 +290,47 @@ export function missingListeners(pid: number, turn: PlannedTurn): string[] | nul
 }
 
 /**
+ * Resolves with "" once every listener of `missingListeners` is bound, checking at each write to the
+ * server's log; with what is still missing when the server exits or `ms` pass.
+ */
+function listening(pid: number, turn: PlannedTurn, logFile: string, exited: Promise<number>, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const missing = () => missingListeners(pid, turn);
+    // Made if the server has not written yet (a container appends once it runs), so it can be watched.
+    closeSync(openSync(logFile, 'a'));
+    const watcher = watch(logFile);
+    const done = () => {
+      clearTimeout(timer);
+      watcher.close();
+      const m = missing();
+      resolve(m === null ? 'the server process is gone' : m.length ? `not listening on ${m.join(', ')}` : '');
+    };
+    const timer = setTimeout(done, ms);
+    watcher.on('change', () => missing()?.length === 0 && done());
+    watcher.on('error', done);
+    void exited.then(done);
+    if (missing()?.length === 0) done();
+  });
+}
+
+/**
  * Ready means a STUN binding answered on the primary address, not "some time has passed". Until the
  * listeners exist a STUN request is lost and the client waits out its timeout (that used to cost
- * 0.5 s per start), so the sockets are watched first (coturn opens them ≈30 ms after exec) and
- * turnutils_stunclient runs once they are there.
+ * 0.5 s per start), so the sockets come first: coturn logs a line as it opens each listener, and each
+ * line written (inotify, no polling) has the socket tables read again. Then one STUN binding.
  */
 export async function waitForStun(net: StartedNetwork, turn: PlannedTurn, pid: number | undefined, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
   let dead: number | null = null;
   void exited.then((c) => (dead = c));
-  let last = '';
+  // After a second, ask STUN anyway (a build that binds differently, or logs elsewhere).
+  let last = pid === undefined ? '' : await listening(pid, turn, logFile, exited, 1000);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  while (Date.now() - t0 < timeoutMs) {
-    if (dead !== null) break;
-    const missing = pid === undefined ? null : missingListeners(pid, turn);
-    // Sockets not there yet: poll again soon. After a second, ask STUN anyway (a build that binds differently).
-    if (missing?.length && Date.now() - t0 < 1000) {
-      last = `not listening on ${missing.join(', ')}`;
-      await sleep(2);
-      continue;
-    }
-    const r = await run(['nsenter', `--net=/run/netns/${net.ns(turn.name)}`, 'timeout', '1', 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]]);
+  while (Date.now() - t0 < timeoutMs && dead === null) {
+    const r = await run(['nsenter', `--net=/run/netns/${net.ns(turn.name)}`, 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]], { timeoutMs: 1000 });
     if (r.code === 0 && /UDP reflexive addr/i.test(r.stdout)) return;
-    last = (r.stderr || r.stdout).trim().split('\n').pop() ?? '';
+    last = (r.stderr || r.stdout).trim().split('\n').pop() || `no answer (exit ${r.code})`;
+    // Only when the server does not answer yet: a short pause before the next binding request.
     await sleep(10);
   }
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
