@@ -1,9 +1,11 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlannedTurn } from '../topology/topology.ts';
-import { labCertificates } from './coturn.ts';
+import { MACHINE_CACHE } from '../network/machine-cache.ts';
+import { coturnHasPrometheus, labCertificates } from './coturn.ts';
 
 const turn = (ips: [string, string]): PlannedTurn => ({ name: 'turn', provider: 'process', image: null, ips });
 
@@ -39,5 +41,16 @@ describe('the lab CA and TURN certificate are made once per machine', () => {
     await labCertificates(b, turn(['198.18.0.30', '198.18.0.31']), cache);
     expect(cert(b).fingerprint256).to.not.equal(cert(a).fingerprint256);
     expect(cert(b).subjectAltName).to.include('IP Address:198.18.0.30');
+  });
+});
+
+describe('what the coturn binary can do is asked once per machine', () => {
+  it('the Prometheus answer is stored in the machine cache for this binary, and equals what turnserver --help says', async () => {
+    const yes = await coturnHasPrometheus();
+    const help = spawnSync('turnserver', ['--help']).stdout.toString();
+    expect(yes).to.equal(help.includes('prometheus'));
+    const entry = JSON.parse(readFileSync(join(MACHINE_CACHE, 'coturn-prometheus.json'), 'utf8')) as { key: string; value: boolean };
+    expect(entry.key, 'keyed on the binary').to.match(/\/turnserver \d+ [\d.]+$/);
+    expect(entry.value).to.equal(yes);
   });
 });

@@ -4,7 +4,7 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
-import { MACHINE_CACHE } from '../network/machine-cache.ts';
+import { MACHINE_CACHE, readCached, writeCached } from '../network/machine-cache.ts';
 import type { StartedNetwork } from '../network/network.ts';
 import { run, runScript } from '../network/run.ts';
 import { launchContainer } from './container.ts';
@@ -149,10 +149,22 @@ async function makeCertificates(cached: string, turn: PlannedTurn): Promise<void
   }
 }
 
-let prometheusSupport: boolean | undefined;
-/** Debian's coturn 4.6.1 is built without Prometheus; the upstream image has it. */
-export async function coturnHasPrometheus(): Promise<boolean> {
-  prometheusSupport ??= (await run(['turnserver', '--help'])).stdout.includes('prometheus');
+let prometheusSupport: Promise<boolean> | undefined;
+/**
+ * Debian's coturn 4.6.1 is built without Prometheus; the upstream image has it. Asked of the binary
+ * once per machine (a `turnserver --help` spawn per start otherwise), again when the binary changes.
+ */
+export function coturnHasPrometheus(): Promise<boolean> {
+  prometheusSupport ??= (async () => {
+    const bin = (process.env.PATH ?? '').split(':').map((d) => join(d, 'turnserver')).find((f) => existsSync(f));
+    const st = bin ? statSync(bin) : null;
+    const key = st ? `${bin} ${st.size} ${st.mtimeMs}` : 'none';
+    const cached = readCached<boolean>('coturn-prometheus', key);
+    if (cached !== null) return cached;
+    const yes = (await run(['turnserver', '--help'])).stdout.includes('prometheus');
+    if (st) writeCached('coturn-prometheus', key, yes);
+    return yes;
+  })();
   return prometheusSupport;
 }
 
