@@ -2,7 +2,7 @@ import { usage } from './usage.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrowserFleet, EngineUnavailableError } from '../browsers/fleet.ts';
-import { findEngine, parseEngine } from '../browsers/engines.ts';
+import { browserType, findEngine, parseEngine } from '../browsers/engines.ts';
 import { startingLab, type StartedLab } from '../lab.ts';
 import { runCall, type CallResult, type CallSpec, type MediaKind, type PeerSpec } from '../scenario/call.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
@@ -102,7 +102,17 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
   mkdirSync(dir, { recursive: true });
   log(`starting a lab: ${spec.a.host} and ${spec.b.host}, TURN server…`);
   const phases = new Phases();
-  const starting = await startingLab(topology);
+  const building = startingLab(topology);
+  // Playwright takes ≈0.4 s to load (seconds under load), on this thread: loaded while the shell builds
+  // the network (the build's processes were spawned before this runs, unless stale labs were swept first).
+  setImmediate(() => {
+    try {
+      browserType(spec.a.engine);
+    } catch {
+      // The launch reports a Playwright that cannot load, with its fix.
+    }
+  });
+  const starting = await building;
   phases.done('networkMs');
   // The browsers launch while the TURN server starts: they need the namespaces and the lab CA, not the server.
   const fleet = new BrowserFleet(starting, { headed: o.headed });

@@ -70,7 +70,9 @@ export async function startup({ runs, log }: BenchOptions): Promise<unknown> {
     baseline.push((await sample(['sh', BASELINE], 1)).ms[0]!);
     log(`up+down ${Math.round(upDown.at(-1)!)} ms (first line ${Math.round(up.firstOutputMs ?? NaN)} ms), five-namespace script ${Math.round(baseline.at(-1)!)} ms`);
   }
+  // The first pair is predicted to fail (no TURN): its call lasts until ICE gives up. The second connects.
   const connect = await connects([node, BIN, 'connect', '--a', 'chromium@port-restricted-cone', '--b', 'firefox@symmetric', '--ice', 'stun', '--json'], Math.min(runs, 3), log);
+  const connecting = await connects([node, BIN, 'connect', '--a', 'chromium@full-cone', '--b', 'firefox@port-restricted-cone', '--ice', 'stun', '--json'], Math.min(runs, 3), log);
   const ratio = stats(upDown).median / stats(baseline).median;
   return {
     nodeStartMs: stats(bare.ms),
@@ -82,5 +84,6 @@ export async function startup({ runs, log }: BenchOptions): Promise<unknown> {
     upDownOverScript: Math.round(ratio * 100) / 100,
     targets: { helpMs: 150, upFirstLineMs: 100, upDownOverScript: 0.5, connectMs: 3000 },
     connectMs: connect,
+    connectConnectingPairMs: connecting,
   };
 }
