@@ -135,11 +135,12 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
     unavailable = e;
   } finally {
     await fleet.close();
+    phases.done('browsersClosedMs');
     if (o.keep && lab) {
       lab.network.markComplete({ detach: true });
       log(`lab "${lab.id}" kept: npx icelab exec${nameFlag(lab.id)} ${spec.a.host} -- <command>; remove it with npx icelab down${nameFlag(lab.id)}`);
     } else await starting.stop();
-    phases.done('downMs');
+    phases.done('labRemovedMs');
   }
   if (unavailable) return reportUnavailable(unavailable, o.json, dir);
   const r = result!;
@@ -158,7 +159,7 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
 /**
  * Where a connect's time went, each phase in ms from the end of the one before: the network built, the
  * TURN server answering (browsers launching meanwhile), both browsers up, the call with its evidence,
- * browsers closed and the lab removed.
+ * the browsers closed, the lab removed.
  */
 class Phases {
   readonly ms: Record<string, number> = {};
