@@ -32,7 +32,7 @@ describe('icelab connect @integration', function () {
     expect(out.timings.connectedMs).to.be.above(0);
     // Where the time went: each phase measured, each browser's launch.
     const phases = (JSON.parse(r.stdout) as { phases: Record<string, unknown> }).phases;
-    expect(phases, r.stdout).to.have.all.keys('networkMs', 'turnReadyMs', 'browsersMs', 'callMs', 'browsersClosedMs', 'labRemovedMs', 'launchMs');
+    expect(phases, r.stdout).to.have.all.keys('networkMs', 'turnReadyMs', 'browsersMs', 'callMs', 'downMs', 'launchMs');
     expect(Object.keys(phases.launchMs as object).sort()).to.deep.equal(['chromium@full-cone', 'firefox@symmetric']);
     expect(out.peers.a.media.audio.flowing).to.equal(true);
     const files = readdirSync(out.evidence);

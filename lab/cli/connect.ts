@@ -134,13 +134,15 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
     if (!(e instanceof EngineUnavailableError)) throw e;
     unavailable = e;
   } finally {
-    await fleet.close();
-    phases.done('browsersClosedMs');
     if (o.keep && lab) {
+      await fleet.close();
       lab.network.markComplete({ detach: true });
       log(`lab "${lab.id}" kept: npx icelab exec${nameFlag(lab.id)} ${spec.a.host} -- <command>; remove it with npx icelab down${nameFlag(lab.id)}`);
-    } else await starting.stop();
-    phases.done('labRemovedMs');
+    } else {
+      // The evidence is written: the teardown ends the browsers in the lab's hosts while Playwright closes them.
+      await Promise.all([fleet.close(), starting.stop()]);
+    }
+    phases.done('downMs');
   }
   if (unavailable) return reportUnavailable(unavailable, o.json, dir);
   const r = result!;
@@ -159,7 +161,7 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
 /**
  * Where a connect's time went, each phase in ms from the end of the one before: the network built, the
  * TURN server answering (browsers launching meanwhile), both browsers up, the call with its evidence,
- * the browsers closed, the lab removed.
+ * the browsers closed and the lab removed (together).
  */
 class Phases {
   readonly ms: Record<string, number> = {};
