@@ -1,6 +1,10 @@
 import { expect } from 'chai';
-import { existsSync, readdirSync } from 'node:fs';
-import { startLab, type StartedLab } from './lab.ts';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startLab, startingLab, type StartedLab, type StartingLab } from './lab.ts';
+import type { LabError } from './topology/errors.ts';
+import { planTopology } from './topology/topology.ts';
 import { restCredentials } from './turn/coturn.ts';
 
 const leftovers = (id: string) => [
@@ -59,5 +63,44 @@ describe('lab on network namespaces with coturn @integration', function () {
     expect(s['turn-tcp'][0]!.urls).to.equal('turn:198.18.0.10:443?transport=tcp');
     expect(s['turns-tcp'][0]!.urls).to.equal('turns:turn.lab.test:443?transport=tcp');
     expect(s['turn-udp'][0]!.username).to.match(/^\d+:icelab$/);
+  });
+});
+
+describe('a lab while its TURN server starts @integration', function () {
+  this.timeout(120000);
+  const plan = () => planTopology({ hosts: [{ name: 'a', nat: 'port-restricted-cone' }] });
+
+  it('has its network built and the lab CA in place before the server answers; started() then answers STUN', async () => {
+    const starting = await startingLab(plan());
+    try {
+      expect(new X509Certificate(readFileSync(starting.caFile)).ca, 'the lab CA, for browsers launching now').to.equal(true);
+      expect((await starting.network.exec('a', ['ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout).to.include('inet 10.');
+      const lab = await starting.started();
+      expect(lab.caFile).to.equal(starting.caFile);
+      const stun = await lab.exec('a', ['turnutils_stunclient', lab.turn.info.ips[0]], { timeoutMs: 5000 });
+      expect(stun.stdout, stun.stderr).to.match(/UDP reflexive addr/i);
+    } finally {
+      await starting.stop();
+    }
+    expect(leftovers(starting.id), 'nothing left after stop()').to.deep.equal([]);
+  });
+
+  it('a TURN server that exits before answering fails started() and removes the lab', async () => {
+    // A turnserver first in PATH that exits at once.
+    const bin = `/tmp/icelab-test-bin-${process.pid}`;
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'turnserver'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    let starting: StartingLab;
+    try {
+      starting = await startingLab(plan());
+    } finally {
+      process.env.PATH = path;
+    }
+    const e = await starting.started().then(() => null, (x: unknown) => x);
+    rmSync(bin, { recursive: true, force: true });
+    expect((e as LabError | null)?.code, String(e)).to.equal('ERR_TURN_NOT_READY');
+    expect(leftovers(starting.id), 'removed with the failure').to.deep.equal([]);
   });
 });

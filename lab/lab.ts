@@ -7,7 +7,7 @@ import { nsName } from './network/names.ts';
 import { openNetwork, startNetwork, type StartedNetwork } from './network/network.ts';
 import type { RunResult } from './network/run.ts';
 import { openServices, startServices, type ServiceInfo, type StartedService } from './services/services.ts';
-import { ICE_TRANSPORTS, StartedCoturn, iceServersFor, startCoturn, turnHostname, type CoturnOptions, type IceServer, type IceTransport, type TurnInfo } from './turn/coturn.ts';
+import { ICE_TRANSPORTS, StartedCoturn, iceServersFor, prepareCoturn, turnHostname, type CoturnOptions, type IceServer, type IceTransport, type PreparedCoturn, type TurnInfo } from './turn/coturn.ts';
 
 export interface LabOptions {
   /** Lab name (namespace infix). Random when left out; `icelab up` uses "default". */
@@ -146,15 +146,80 @@ export async function startLab(topology: TopologyInput, opts: LabOptions = {}): 
 
 /** Builds a planned topology and starts coturn; ready = STUN answers. Links this kernel cannot produce are refused first. */
 export async function startPlannedLab(plan: Topology, opts: LabOptions = {}): Promise<StartedLab> {
+  return (await startingLab(plan, opts)).started();
+}
+
+/**
+ * A lab whose network is built and whose TURN server is still starting: browsers can launch in its
+ * hosts meanwhile (they need the namespaces and the lab CA, not the server). `started()` waits for it.
+ */
+export class StartingLab implements AsyncDisposable {
+  readonly network: StartedNetwork;
+  /** The lab CA that signed the TURN server's certificate, in place already. */
+  readonly caFile: string;
+  readonly #turn: Promise<StartedCoturn>;
+  constructor(network: StartedNetwork, caFile: string, turn: Promise<StartedCoturn>) {
+    this.network = network;
+    this.caFile = caFile;
+    this.#turn = turn;
+  }
+  get id(): string {
+    return this.network.id;
+  }
+  get dir(): string {
+    return this.network.dir;
+  }
+  ns(node: string): string {
+    return this.network.ns(node);
+  }
+  /** The lab once its TURN server answers STUN; if it never does, the lab is removed and the error thrown. */
+  async started(): Promise<StartedLab> {
+    try {
+      const turn = await this.#turn;
+      this.network.setService('turn', turn.info);
+      // Services are told the TURN secret and signed by the lab CA: they start once the server is up.
+      const services = await startServices(this.network, turn.info);
+      this.network.markComplete();
+      return new StartedLab(this.network, turn, services);
+    } catch (e) {
+      await this.network.stop();
+      throw e;
+    }
+  }
+  async stop(): Promise<void> {
+    await this.network.stop();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/**
+ * Builds the network and starts coturn as soon as the TURN host's interfaces are up, while routers and
+ * hosts are still being built; returns once the network is built. Links this kernel cannot produce are refused first.
+ */
+export async function startingLab(plan: Topology, opts: LabOptions = {}): Promise<StartingLab> {
   checkLinks(plan, await probeLinkSupport());
-  const network = await startNetwork(plan, opts.id === undefined ? {} : { id: opts.id });
+  const server = plan.turn[0]!;
+  let prepared: Promise<PreparedCoturn> | null = null;
+  const prepare = (net: StartedNetwork) => (prepared ??= (async () => {
+    writeHostsFiles(net);
+    return prepareCoturn(net, server, opts.coturn);
+  })());
+  let turn: Promise<StartedCoturn> | null = null;
+  const start = (net: StartedNetwork) => {
+    turn ??= prepare(net).then((p) => p.start());
+    // Awaited by started(); if the build fails first, the lab's teardown ends the server and this error is moot.
+    turn.catch(() => undefined);
+    return turn;
+  };
+  const network = await startNetwork(plan, { ...(opts.id === undefined ? {} : { id: opts.id }), onNodeBuilt: (node, net) => {
+      if (node === server.name) start(net);
+    },
+  });
   try {
-    writeHostsFiles(network);
-    const turn = await startCoturn(network, plan.turn[0]!, opts.coturn);
-    network.setService('turn', turn.info);
-    const services = await startServices(network, turn.info);
-    network.markComplete();
-    return new StartedLab(network, turn, services);
+    const running = start(network);
+    return new StartingLab(network, (await prepare(network)).caFile, running);
   } catch (e) {
     await network.stop();
     throw e;

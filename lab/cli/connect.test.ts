@@ -30,6 +30,10 @@ describe('icelab connect @integration', function () {
     const out = JSON.parse(r.stdout) as { outcome: string; expected: string; observed: string; matches: boolean; selectedPair: { local: { type: string } }; timings: { connectedMs: number }; peers: { a: { media: { audio: { flowing: boolean } } } }; evidence: string };
     expect(out).to.include({ outcome: 'connected', expected: 'prflx', observed: 'prflx', matches: true });
     expect(out.timings.connectedMs).to.be.above(0);
+    // Where the time went: each phase measured, each browser's launch.
+    const phases = (JSON.parse(r.stdout) as { phases: Record<string, unknown> }).phases;
+    expect(phases, r.stdout).to.have.all.keys('networkMs', 'turnReadyMs', 'browsersMs', 'callMs', 'downMs', 'launchMs');
+    expect(Object.keys(phases.launchMs as object).sort()).to.deep.equal(['chromium@full-cone', 'firefox@symmetric']);
     expect(out.peers.a.media.audio.flowing).to.equal(true);
     const files = readdirSync(out.evidence);
     for (const f of ['result.json', 'timeline.txt', 'candidates-a.json', 'getstats-b.json', 'console-a.log', 'turnserver.log', 'wan.pcap']) expect(files, f).to.include(f);

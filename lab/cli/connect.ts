@@ -2,8 +2,8 @@ import { usage } from './usage.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrowserFleet, EngineUnavailableError } from '../browsers/fleet.ts';
-import { findEngine, parseEngine } from '../browsers/engines.ts';
-import { startPlannedLab } from '../lab.ts';
+import { browserType, findEngine, parseEngine } from '../browsers/engines.ts';
+import { startingLab, type StartedLab } from '../lab.ts';
 import { runCall, type CallResult, type CallSpec, type MediaKind, type PeerSpec } from '../scenario/call.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { planTopology, twinHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
@@ -101,35 +101,76 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
   const dir = join(REPORTS, 'evidence', `connect-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   log(`starting a lab: ${spec.a.host} and ${spec.b.host}, TURN server…`);
-  const lab = await startPlannedLab(topology);
-  const fleet = new BrowserFleet(lab, { headed: o.headed });
+  const phases = new Phases();
+  const building = startingLab(topology);
+  // Playwright takes ≈0.4 s to load (seconds under load), on this thread: loaded while the shell builds
+  // the network (the build's processes were spawned before this runs, unless stale labs were swept first).
+  setImmediate(() => {
+    try {
+      browserType(spec.a.engine);
+    } catch {
+      // The launch reports a Playwright that cannot load, with its fix.
+    }
+  });
+  const starting = await building;
+  phases.done('networkMs');
+  // The browsers launch while the TURN server starts: they need the namespaces and the lab CA, not the server.
+  const fleet = new BrowserFleet(starting, { headed: o.headed });
+  const launches = [spec.a, spec.b].map((p) => fleet.browser(p.engine, p.host));
+  for (const l of launches) l.catch(() => undefined); // the call reports a failed launch
   let result: CallResult | null = null;
   let unavailable: EngineUnavailableError | null = null;
+  let lab: StartedLab | null = null;
+  const launchMs: Record<string, number> = {};
   try {
+    lab = await starting.started();
+    phases.done('turnReadyMs');
+    for (const l of await Promise.allSettled(launches)) if (l.status === 'fulfilled') launchMs[`${l.value.engine}@${l.value.host}`] = l.value.launchMs;
+    phases.done('browsersMs');
     log(`lab ${lab.id} up; ${spec.a.engine}@${spec.a.host} calls ${spec.b.engine}@${spec.b.host} with ${spec.ice.join(', ') || 'no ICE servers'}${spec.policy === 'relay' ? ', relay only' : ''}…`);
     result = await runCall(lab, fleet, spec, dir, o.topology?.file ? { topology: o.topology.file } : {});
+    phases.done('callMs');
   } catch (e) {
     if (!(e instanceof EngineUnavailableError)) throw e;
     unavailable = e;
   } finally {
-    await fleet.close();
-    if (o.keep) {
+    if (o.keep && lab) {
+      await fleet.close();
       lab.network.markComplete({ detach: true });
       log(`lab "${lab.id}" kept: npx icelab exec${nameFlag(lab.id)} ${spec.a.host} -- <command>; remove it with npx icelab down${nameFlag(lab.id)}`);
-    } else await lab.stop();
+    } else {
+      // The evidence is written: the teardown ends the browsers in the lab's hosts while Playwright closes them.
+      await Promise.all([fleet.close(), starting.stop()]);
+    }
+    phases.done('downMs');
   }
   if (unavailable) return reportUnavailable(unavailable, o.json, dir);
   const r = result!;
   if (o.json) {
     console.log(
       JSON.stringify(
-        { outcome: r.outcome, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, verdict: r.verdict, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
+        { outcome: r.outcome, phases: { ...phases.ms, launchMs }, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, verdict: r.verdict, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
         null,
         2,
       ),
     );
   } else console.log(connectStory(r));
   return r.matches ? 0 : 1;
+}
+
+/**
+ * Where a connect's time went, each phase in ms from the end of the one before: the network built, the
+ * TURN server answering (browsers launching meanwhile), both browsers up, the call with its evidence,
+ * the browsers closed and the lab removed (together).
+ */
+class Phases {
+  readonly ms: Record<string, number> = {};
+  #last = performance.now();
+  done(phase: string): void {
+    const now = performance.now();
+    this.ms[phase] = Math.round(now - this.#last);
+    this.#last = now;
+  }
 }
 
 /** An engine that cannot run: said once (reason and fix), exit 4. */

@@ -33,6 +33,11 @@ describe('icelab exec/down: which lab a command means', () => {
     expect(ids(p.keep)).to.deep.equal(['suite1']);
   });
 
+  it('down --all also removes the machine cache (lab CA, kernel probe); down of one lab leaves it for the next start', () => {
+    expect(planDown({ name: undefined, all: true, force: false }, [up('a')]).machineCache).to.equal(true);
+    expect(planDown({ name: 'a', all: false, force: false }, [up('a')]).machineCache).to.equal(false);
+  });
+
   it('--force removes a live owner\'s lab too', () => {
     expect(ids(planDown({ name: undefined, all: true, force: true }, [up('a'), held('suite1')]).remove)).to.deep.equal(['a', 'suite1']);
     expect(ids(planDown({ name: 'suite1', all: false, force: true }, [held('suite1')]).remove)).to.deep.equal(['suite1']);
@@ -45,7 +50,7 @@ describe('icelab exec/down: which lab a command means', () => {
 
   it('down of a lab that does not exist says so (it said "removed X")', () => {
     const p = planDown({ name: 'nope', all: false, force: false }, [up('a')]);
-    expect(p).to.deep.equal({ remove: [], keep: [], missing: 'nope' });
+    expect(p).to.deep.equal({ remove: [], keep: [], missing: 'nope', machineCache: false });
   });
 
   it('down without --name removes the only detached lab, else "default"', () => {

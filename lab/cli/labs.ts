@@ -1,16 +1,20 @@
 import { usage } from './usage.ts';
-import { openLab, startPlannedLab, type LabSummary } from '../lab.ts';
+import type { LabSummary } from '../lab.ts';
 import { knownLabIds, labStanding, readState, removeLab, removeStaleLabs, type LabStanding } from '../network/network.ts';
+import { removeMachineCache } from '../network/machine-cache.ts';
 import { LabError } from '../topology/errors.ts';
 import type { Topology } from '../topology/topology.ts';
 
 /** The `--name` a follow-up command needs: none for the default lab. */
 export const nameFlag = (id: string): string => (id === 'default' ? '' : ` --name ${id}`);
 const standings = (): LabStanding[] => knownLabIds().map(labStanding);
+/** The lab library is loaded by the commands that start or open a lab: its topology schema (zod) costs ≈0.1 s that down and status never need. */
+const labModule = () => import('../lab.ts');
 
 /** `icelab up`: starts the lab and detaches it, so it outlives this process. */
 export async function upCommand(topology: Topology, name: string, json: boolean): Promise<number> {
   const t0 = performance.now();
+  const { startPlannedLab } = await labModule();
   const lab = await startPlannedLab(topology, { id: name });
   lab.network.markComplete({ detach: true });
   const summary = lab.summary();
@@ -70,6 +74,8 @@ export interface DownPlan {
   keep: LabStanding[];
   /** A --name that matches no lab. */
   missing: string | null;
+  /** --all also removes what labs share (the lab CA, the kernel probe): the machine is left as before icelab. */
+  machineCache: boolean;
 }
 
 /**
@@ -84,7 +90,7 @@ export function planDown(o: Pick<DownOptions, 'name' | 'all' | 'force'>, labs: r
   const asked = o.all ? up : up.filter((l) => l.id === name);
   const keep = asked.filter((l) => l.kind === 'owned' && !o.force);
   const missing = !o.all && o.name !== undefined && !labs.some((l) => l.id === o.name) ? o.name : null;
-  return { remove: asked.filter((l) => !keep.includes(l)), keep, missing };
+  return { remove: asked.filter((l) => !keep.includes(l)), keep, missing, machineCache: o.all };
 }
 
 /** `icelab down`: exit 1 when a named lab was kept (it is in use), else 0 (removing nothing is fine). */
@@ -92,8 +98,9 @@ export async function downCommand(o: DownOptions): Promise<number> {
   const plan = planDown(o, standings());
   for (const l of plan.remove) await removeLab(l.id);
   const stale = (await removeStaleLabs()).map((id): LabStanding => ({ id, kind: 'stale' }));
+  if (plan.machineCache) removeMachineCache();
   const removed = [...plan.remove, ...stale];
-  if (o.json) console.log(JSON.stringify({ removed, kept: plan.keep, missing: plan.missing }, null, 2));
+  if (o.json) console.log(JSON.stringify({ removed, kept: plan.keep, missing: plan.missing, machineCache: plan.machineCache }, null, 2));
   else console.log(downStory(removed, plan));
   return plan.keep.length && !o.all ? 1 : 0;
 }
@@ -111,7 +118,7 @@ function downStory(removed: LabStanding[], plan: DownPlan): string {
 /** `icelab exec`: runs a command in a lab host with the terminal attached; returns its exit code. */
 export async function execCommand(name: string | undefined, host: string | undefined, command: string[]): Promise<number> {
   if (!host || command.length === 0) throw usage('exec needs a host and a command', 'icelab exec [--name <lab>] <host> -- <command…>');
-  const lab = openLab(chooseLab(name, standings()));
+  const lab = (await labModule()).openLab(chooseLab(name, standings()));
   const child = lab.network.spawn(host, command, { stdio: 'inherit' });
   return await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { Link } from '../topology/nat.ts';
 import { planTopology } from '../topology/topology.ts';
-import { probeLinkSupport } from './link-support.ts';
+import { cachedLinkSupport, linkSupportKey, probeLinkSupport } from './link-support.ts';
 import { startNetwork, type StartedNetwork } from './network.ts';
 import { LINK_TABLE } from './render.ts';
 
@@ -151,5 +153,22 @@ describe('probing what the kernel can do to a link @integration', () => {
     const first = probeLinkSupport();
     expect(probeLinkSupport(), 'cached').to.equal(first);
     expect(await first).to.have.keys(['netem']);
+  });
+});
+
+describe('the link probe is cached per boot @integration', () => {
+  const root = `/tmp/icelab-test-cache-${process.pid}`;
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('a later start reads the answer from the machine cache instead of probing again', async () => {
+    const probed = await cachedLinkSupport(root);
+    const entry = JSON.parse(readFileSync(join(root, 'link-support.json'), 'utf8')) as { key: string; value: unknown };
+    expect(entry, 'stored with this boot\'s key').to.deep.equal({ key: linkSupportKey(), value: probed });
+    // A planted opposite answer is what the next call returns: it did not probe.
+    writeFileSync(join(root, 'link-support.json'), JSON.stringify({ key: linkSupportKey(), value: { netem: !probed.netem } }));
+    expect(await cachedLinkSupport(root)).to.deep.equal({ netem: !probed.netem });
+    // An entry of another boot is probed again.
+    writeFileSync(join(root, 'link-support.json'), JSON.stringify({ key: 'another boot', value: { netem: !probed.netem } }));
+    expect(await cachedLinkSupport(root)).to.deep.equal(probed);
   });
 });

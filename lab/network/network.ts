@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
-import { linkProblems, type Link } from '../topology/nat.ts';
+import type { Link } from '../topology/nat.ts';
 import type { Topology } from '../topology/topology.ts';
 import { LAB_ID, NETNS_DIR, PREFIX, STATE_ROOT, labIdOfNamespace, nsName } from './names.ts';
 import { probeLinkSupport } from './link-support.ts';
-import { linkCommands, renderBuild, uplinks } from './render.ts';
+import { BUILT, linkCommands, renderBuild, uplinks } from './render.ts';
 import { hintFor, run, runScript, runScriptSync, type RunResult } from './run.ts';
 
 /** Who owns a lab: a live process (library use), or nobody once `icelab up` has detached it. */
@@ -249,6 +249,12 @@ function installExitHandlers(): void {
 export interface NetworkOptions {
   /** Lab id (namespace infix); random when left out. */
   id?: string;
+  /**
+   * Called while the rest is still being built, once a node's interfaces, addresses and routes are up
+   * (its firewall may still be loading): a server there can start early. Errors of work it starts are the
+   * caller's; the network's own failure stops the lab, with every process started in it.
+   */
+  onNodeBuilt?: (node: string, network: StartedNetwork) => void;
 }
 
 /** Builds a topology on network namespaces. The caller owns the result until `detach()` or `stop()`. */
@@ -281,7 +287,12 @@ export async function startNetwork(topology: Topology, opts: NetworkOptions = {}
   owned.set(id, lab);
   try {
     mkdirSync(state.dir, { recursive: true, mode: 0o755 });
-    await lab.runOwnedScript(renderBuild(topology, id), 'building the lab network');
+    const nodeOf = new Map([...topology.turn, ...topology.routers, ...topology.hosts].map((n) => [nsName(id, n.name), n.name]));
+    const built = (line: string) => {
+      const node = line.startsWith(BUILT) ? nodeOf.get(line.slice(BUILT.length)) : undefined;
+      if (node !== undefined) opts.onNodeBuilt?.(node, lab);
+    };
+    await lab.runOwnedScript(renderBuild(topology, id), 'building the lab network', built);
   } catch (e) {
     await lab.stop();
     throw e;
@@ -401,11 +412,15 @@ export class StartedNetwork implements AsyncDisposable {
    * Runs a build script as a child of this lab, in its own process group: an interrupt kills the whole
    * script (ip, nft, nsenter) before the teardown, so nothing is created after the teardown looked.
    */
-  async runOwnedScript(script: string, what: string): Promise<RunResult> {
+  async runOwnedScript(script: string, what: string, onLine?: (line: string) => void): Promise<RunResult> {
     const child = this.#adopt(spawn('sh', ['-e', '-s'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true }));
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      const lines = (stdout.slice(stdout.lastIndexOf('\n') + 1) + d.toString()).split('\n').slice(0, -1);
+      stdout += d.toString();
+      for (const l of lines) onLine?.(l);
+    });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(script);
@@ -417,7 +432,8 @@ export class StartedNetwork implements AsyncDisposable {
       child.once('close', (c, signal) => resolve(c ?? (signal ? 137 : 1)));
     });
     if (code !== 0) {
-      const detail = stderr.trim() || stdout.trim() || (this.#stopping ? 'interrupted' : '');
+      const said = stdout.split('\n').filter((l) => !l.startsWith(BUILT)).join('\n').trim();
+      const detail = stderr.trim() || said || (this.#stopping ? 'interrupted' : '');
       throw new LabError('ERR_NETWORK_COMMAND', `${what} failed (exit ${code}): ${detail}`, {
         hint: hintFor(detail) ?? 'rerun with ICELAB_DEBUG=1 to print the script',
         context: { lab: this.id, script: process.env.ICELAB_DEBUG ? script : undefined },
@@ -449,6 +465,8 @@ export class StartedNetwork implements AsyncDisposable {
   async setLink(node: string, link: Link | null): Promise<void> {
     this.ns(node);
     const up = uplinks(this.topology, this.id).find((u) => u.node === node)!;
+    // Loaded here: the link schema pulls in zod (≈0.1 s), which down, status and exec never need.
+    const { linkProblems } = await import('../topology/nat.ts');
     const problems = link ? linkProblems(link, `${node}.link`, await probeLinkSupport()) : [];
     if (problems.length > 0) {
       throw new LabError('ERR_LINK_UNSUPPORTED', `cannot set the link of "${node}": ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, {

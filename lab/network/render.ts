@@ -42,12 +42,18 @@ export function renderBuild(t: Topology, labId: string): string {
   }
   const subtree = (n: string): string => {
     const tasks = [...(after.has(n) ? [after.get(n)!] : []), ...children.get(n)!.map(subtree)];
-    return [ipBatch(n, lines(n)), ...(tasks.length ? [parallel(tasks)] : [])].join('\n');
+    return [ipBatch(n, lines(n)), `echo '${BUILT}${n}'`, ...(tasks.length ? [parallel(tasks)] : [])].join('\n');
   };
   const out = ['set -e', `ip -b - <<'EOF'\n${all.map((n) => `netns add ${n}`).join('\n')}\nEOF`, subtree(pub)];
   for (const up of links) if (up.link) out.push(...linkCommands(up, up.link));
   return out.join('\n') + '\n';
 }
+
+/**
+ * The build prints this and a namespace on stdout once the namespace's interfaces, addresses and
+ * routes are up (its nftables may still be loading): a server can start there while the rest is built.
+ */
+export const BUILT = '@built ';
 
 export function allNamespaces(t: Topology, labId: string): string[] {
   return ['pub', ...t.turn.map((x) => x.name), ...t.routers.map((r) => r.name), ...t.hosts.map((h) => h.name)].map((n) => nsName(labId, n));

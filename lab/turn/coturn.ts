@@ -1,9 +1,10 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { X509Certificate, createHash, createHmac, randomBytes } from 'node:crypto';
+import { copyFileSync, watch, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
+import { MACHINE_CACHE, readCached, writeCached } from '../network/machine-cache.ts';
 import type { StartedNetwork } from '../network/network.ts';
 import { run, runScript } from '../network/run.ts';
 import { launchContainer } from './container.ts';
@@ -99,24 +100,71 @@ export function renderCoturnConfig(turn: PlannedTurn, dir: string, secret: strin
   ].join('\n');
 }
 
-/** A lab CA and a server certificate for the name and both addresses (browsers refuse self-signed). */
-export async function makeCertificates(dir: string, turn: PlannedTurn): Promise<void> {
-  const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7';
-  const san = [`DNS:${turnHostname(turn.name)}`, ...turn.ips.map((ip) => `IP:${ip}`)].join(',');
-  await runScript(
-    [
-      `cd ${dir}`,
-      `openssl req -x509 ${ec} -keyout ca.key -out ca.pem -subj "/CN=icelab lab CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign 2>/dev/null`,
-      `openssl req -x509 -CA ca.pem -CAkey ca.key ${ec} -keyout key.pem -out cert.pem -subj "/CN=${turnHostname(turn.name)}" -addext "subjectAltName=${san}" -addext extendedKeyUsage=serverAuth -addext basicConstraints=CA:FALSE 2>/dev/null`,
-    ].join('\n'),
-    'generating the TURN server certificate',
-  );
+/** Files of the lab CA and the TURN server's certificate, as coturn and the browsers read them; the CA key signs services' certificates. */
+const TLS_FILES = ['ca.pem', 'ca.key', 'cert.pem', 'key.pem'] as const;
+/** A cached certificate is used while it has at least this long to live (a lab lasts hours, not days). */
+const MIN_VALIDITY_MS = 24 * 3600 * 1000;
+
+/**
+ * A lab CA and a server certificate for the name and both addresses (browsers refuse self-signed),
+ * copied into `dir`. Made once per machine for what they contain (two openssl runs, ≈50-100 ms under
+ * load, otherwise paid by every start) and kept in the machine cache, where `icelab down --all`
+ * removes them; each lab keeps its own copy.
+ */
+export async function labCertificates(dir: string, turn: PlannedTurn, root = MACHINE_CACHE): Promise<void> {
+  const content = { version: 1, name: turnHostname(turn.name), ips: turn.ips };
+  const cached = join(root, `tls-${createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16)}`);
+  if (!usable(cached)) await makeCertificates(cached, turn);
+  for (const f of TLS_FILES) copyFileSync(join(cached, f), join(dir, f));
 }
 
-let prometheusSupport: boolean | undefined;
-/** Debian's coturn 4.6.1 is built without Prometheus; the upstream image has it. */
-export async function coturnHasPrometheus(): Promise<boolean> {
-  prometheusSupport ??= (await run(['turnserver', '--help'])).stdout.includes('prometheus');
+/** All files there, each certificate parseable and valid for a while yet. */
+function usable(cached: string): boolean {
+  try {
+    return ['ca.pem', 'cert.pem'].every((f) => Date.parse(new X509Certificate(readFileSync(join(cached, f))).validTo) - Date.now() > MIN_VALIDITY_MS) && TLS_FILES.every((f) => existsSync(join(cached, f)));
+  } catch {
+    return false;
+  }
+}
+
+/** Makes the pair in a directory of its own, then renames it into place: a concurrent start sees all of it or none. */
+async function makeCertificates(cached: string, turn: PlannedTurn): Promise<void> {
+  const tmp = `${cached}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  mkdirSync(tmp, { recursive: true, mode: 0o700 });
+  const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7';
+  const san = [`DNS:${turnHostname(turn.name)}`, ...turn.ips.map((ip) => `IP:${ip}`)].join(',');
+  try {
+    await runScript(
+      [
+        `cd ${tmp}`,
+        `openssl req -x509 ${ec} -keyout ca.key -out ca.pem -subj "/CN=icelab lab CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign 2>/dev/null`,
+        `openssl req -x509 -CA ca.pem -CAkey ca.key ${ec} -keyout key.pem -out cert.pem -subj "/CN=${turnHostname(turn.name)}" -addext "subjectAltName=${san}" -addext extendedKeyUsage=serverAuth -addext basicConstraints=CA:FALSE 2>/dev/null`,
+      ].join('\n'),
+      'generating the TURN server certificate',
+    );
+    rmSync(cached, { recursive: true, force: true });
+    renameSync(tmp, cached);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+let prometheusSupport: Promise<boolean> | undefined;
+/**
+ * Debian's coturn 4.6.1 is built without Prometheus; the upstream image has it. Asked of the binary
+ * once per machine (a `turnserver --help` spawn per start otherwise), again when the binary changes.
+ */
+export function coturnHasPrometheus(): Promise<boolean> {
+  prometheusSupport ??= (async () => {
+    const bin = (process.env.PATH ?? '').split(':').map((d) => join(d, 'turnserver')).find((f) => existsSync(f));
+    const st = bin ? statSync(bin) : null;
+    const key = st ? `${bin} ${st.size} ${st.mtimeMs}` : 'none';
+    const cached = readCached<boolean>('coturn-prometheus', key);
+    if (cached !== null) return cached;
+    const yes = (await run(['turnserver', '--help'])).stdout.includes('prometheus');
+    if (st) writeCached('coturn-prometheus', key, yes);
+    return yes;
+  })();
   return prometheusSupport;
 }
 
@@ -161,34 +209,47 @@ export class StartedCoturn {
 
 const isRunning = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
 
+/** coturn's files in place (certificates, configuration) and the server not started yet: the CA is there for browsers. */
+export interface PreparedCoturn {
+  readonly caFile: string;
+  /** Starts the server and waits until it answers a STUN binding request. */
+  start(): Promise<StartedCoturn>;
+}
+
 /** Starts coturn in its lab host and waits until it answers a STUN binding request. */
 export async function startCoturn(net: StartedNetwork, turn: PlannedTurn, opts: CoturnOptions = {}): Promise<StartedCoturn> {
+  return (await prepareCoturn(net, turn, opts)).start();
+}
+
+export async function prepareCoturn(net: StartedNetwork, turn: PlannedTurn, opts: CoturnOptions = {}): Promise<PreparedCoturn> {
   const dir = join(net.dir, turn.name);
   mkdirSync(dir, { recursive: true });
   const secret = randomBytes(18).toString('base64url');
-  // The Prometheus probe is a spawn of its own: it runs while the certificates are made and coturn starts.
-  const metrics = coturnHasPrometheus().then((yes) =>
-    yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support',
-  );
-  await makeCertificates(dir, turn);
+  await labCertificates(dir, turn);
   writeFileSync(join(dir, 'turnserver.conf'), renderCoturnConfig(turn, dir, secret, opts));
   const logFile = join(dir, 'turnserver.log');
-  const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
-  return new StartedCoturn(net, turn, {
-    host: turn.name,
-    ips: turn.ips,
-    hostname: turnHostname(turn.name),
-    realm: REALM,
-    secret,
-    // coturn ignores `user=` accounts once the REST secret is on ("cannot be used with TURN REST
-    // API"): the fixed user for clients that cannot compute credentials is a REST credential
-    // valid for ten years.
-    staticUser: restCredentials(secret, 'static', 10 * 365 * 86400),
-    logFile,
-    caFile: join(dir, 'ca.pem'),
-    metrics: await metrics,
-    pid,
-  });
+  const caFile = join(dir, 'ca.pem');
+  const start = async () => {
+    // The Prometheus probe is a spawn of its own: it runs while coturn starts.
+    const metrics = coturnHasPrometheus().then((yes) => (yes ? `http://${turn.ips[0]}:9641/metrics` : 'unavailable: this coturn build has no Prometheus support'));
+    const pid = await (turn.provider === 'container' ? launchContainer : launch)(net, turn, logFile, dir);
+    return new StartedCoturn(net, turn, {
+      host: turn.name,
+      ips: turn.ips,
+      hostname: turnHostname(turn.name),
+      realm: REALM,
+      secret,
+      // coturn ignores `user=` accounts once the REST secret is on ("cannot be used with TURN REST
+      // API"): the fixed user for clients that cannot compute credentials is a REST credential
+      // valid for ten years.
+      staticUser: restCredentials(secret, 'static', 10 * 365 * 86400),
+      logFile,
+      caFile,
+      metrics: await metrics,
+      pid,
+    });
+  };
+  return { caFile, start };
 }
 
 async function launch(net: StartedNetwork, turn: PlannedTurn, logFile: string, dir: string): Promise<number> {
@@ -241,29 +302,49 @@ export function missingListeners(pid: number, turn: PlannedTurn): string[] | nul
 }
 
 /**
+ * Resolves with "" once every listener of `missingListeners` is bound, checking at each write to the
+ * server's log; with what is still missing when the server exits or `ms` pass.
+ */
+function listening(pid: number, turn: PlannedTurn, logFile: string, exited: Promise<number>, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const missing = () => missingListeners(pid, turn);
+    // Made if the server has not written yet (a container appends once it runs), so it can be watched.
+    closeSync(openSync(logFile, 'a'));
+    const watcher = watch(logFile);
+    const done = () => {
+      clearTimeout(timer);
+      watcher.close();
+      const m = missing();
+      resolve(m === null ? 'the server process is gone' : m.length ? `not listening on ${m.join(', ')}` : '');
+    };
+    const timer = setTimeout(done, ms);
+    watcher.on('change', () => missing()?.length === 0 && done());
+    watcher.on('error', done);
+    void exited.then(done);
+    if (missing()?.length === 0) done();
+  });
+}
+
+/**
  * Ready means a STUN binding answered on the primary address, not "some time has passed". Until the
  * listeners exist a STUN request is lost and the client waits out its timeout (that used to cost
- * 0.5 s per start), so the sockets are watched first (coturn opens them ≈30 ms after exec) and
- * turnutils_stunclient runs once they are there.
+ * 0.5 s per start), so the sockets come first: coturn logs a line as it opens each listener, and each
+ * line written (inotify, no polling) has the socket tables read again. Then one STUN binding.
  */
 export async function waitForStun(net: StartedNetwork, turn: PlannedTurn, pid: number | undefined, exited: Promise<number>, logFile: string, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
   let dead: number | null = null;
   void exited.then((c) => (dead = c));
-  let last = '';
+  // After a second, ask STUN anyway (a build that binds differently, or logs elsewhere).
+  let last = pid === undefined ? '' : await listening(pid, turn, logFile, exited, 1000);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  while (Date.now() - t0 < timeoutMs) {
-    if (dead !== null) break;
-    const missing = pid === undefined ? null : missingListeners(pid, turn);
-    // Sockets not there yet: poll again soon. After a second, ask STUN anyway (a build that binds differently).
-    if (missing?.length && Date.now() - t0 < 1000) {
-      last = `not listening on ${missing.join(', ')}`;
-      await sleep(2);
-      continue;
-    }
-    const r = await run(['nsenter', `--net=/run/netns/${net.ns(turn.name)}`, 'timeout', '1', 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]]);
+  // At least one request once the sockets are there: a main thread busy elsewhere (a browser launching
+  // beside the server) may have used up the time meanwhile, which says nothing about the server.
+  for (let tries = 0; dead === null && (tries === 0 || Date.now() - t0 < timeoutMs); tries++) {
+    const r = await run(['nsenter', `--net=/run/netns/${net.ns(turn.name)}`, 'turnutils_stunclient', '-p', String(TURN_PORTS.udp), turn.ips[0]], { timeoutMs: 1000 });
     if (r.code === 0 && /UDP reflexive addr/i.test(r.stdout)) return;
-    last = (r.stderr || r.stdout).trim().split('\n').pop() ?? '';
+    last = (r.stderr || r.stdout).trim().split('\n').pop() || `no answer (exit ${r.code})`;
+    // Only when the server does not answer yet: a short pause before the next binding request.
     await sleep(10);
   }
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
