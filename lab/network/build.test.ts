@@ -32,4 +32,17 @@ describe('building a lab network @integration', function () {
       await net.stop();
     }
   });
+
+  it('gives no interface an IPv6 address: a link-local one finishing DAD after a browser started reads to Chromium as a network change (ERR_NETWORK_CHANGED)', async () => {
+    const t = planTopology({ hosts: [{ name: 'a', nat: 'symmetric' }, { name: 'b' }] });
+    const net = await startNetwork(t, { id: `bt${randomBytes(3).toString('hex')}` });
+    try {
+      for (const node of ['pub', ...t.turn.map((x) => x.name), ...t.routers.map((r) => r.name), ...t.hosts.map((h) => h.name)]) {
+        const v6 = spawnSync('ip', ['-n', net.ns(node), '-6', '-o', 'addr', 'show']).stdout.toString().split('\n').filter((l) => l && !/ lo /.test(l));
+        expect(v6, node).to.deep.equal([]);
+      }
+    } finally {
+      await net.stop();
+    }
+  });
 });

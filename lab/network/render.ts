@@ -18,16 +18,19 @@ export function renderBuild(t: Topology, labId: string): string {
   const all = allNamespaces(t, labId);
   const perNs = new Map<string, string[]>(all.map((n) => [n, ['link set lo up']]));
   const lines = (n: string) => perNs.get(n)!;
-  lines(pub).push('link add br0 type bridge', 'link set br0 up');
-  for (const r of t.routers) lines(ns(r.name)).push('link add lan0 type bridge', 'link set lan0 up', `addr add ${r.lanIp}/${r.lanPrefix} dev lan0`);
+  // No interface gets an IPv6 link-local address: its DAD ends a second or two after the link is up,
+  // and Chromium takes the new address for a network change (a page load in flight fails with
+  // ERR_NETWORK_CHANGED). The lab is IPv4 only; IPv6 will give addresses explicitly.
+  lines(pub).push('link add br0 type bridge', 'link set br0 addrgenmode none', 'link set br0 up');
+  for (const r of t.routers) lines(ns(r.name)).push('link add lan0 type bridge', 'link set lan0 addrgenmode none', 'link set lan0 up', `addr add ${r.lanIp}/${r.lanPrefix} dev lan0`);
 
   // Every uplink is a veth created from the namespace that owns the bridge end, then configured inside.
   const links = uplinks(t, labId);
   const children = new Map<string, string[]>(all.map((n) => [n, []]));
   for (const up of links) {
     const bridge = up.peerNs === pub ? 'br0' : 'lan0';
-    lines(up.peerNs).push(`link add ${up.peerIfname} type veth peer name ${up.ifname} netns ${up.ns}`, `link set ${up.peerIfname} master ${bridge} up`);
-    lines(up.ns).push(`link set ${up.ifname} up`, ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`), up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`);
+    lines(up.peerNs).push(`link add ${up.peerIfname} type veth peer name ${up.ifname} netns ${up.ns}`, `link set ${up.peerIfname} addrgenmode none`, `link set ${up.peerIfname} master ${bridge} up`);
+    lines(up.ns).push(`link set ${up.ifname} addrgenmode none`, `link set ${up.ifname} up`, ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`), up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`);
     children.get(up.peerNs)!.push(up.ns);
   }
   // What runs in a namespace once its interfaces exist (nftables matches interfaces by name only,

@@ -29,8 +29,8 @@ describe('the lab CA and TURN certificate are made once per machine', () => {
     expect(cert(c).fingerprint256, 'other addresses: another certificate').to.not.equal(cert(a).fingerprint256);
     expect(cert(c).subjectAltName).to.equal('DNS:turn.lab.test, IP Address:198.18.0.20, IP Address:198.18.0.21');
     expect(cert(a).verify(new X509Certificate(readFileSync(join(a, 'ca.pem'))).publicKey), 'signed by the copied lab CA').to.equal(true);
-    // Each lab has its own copy; the CA's private key stays in the cache.
-    expect(readdirSync(a).sort()).to.deep.equal(['ca.pem', 'cert.pem', 'key.pem']);
+    // Each lab has its own copy, the CA's key included: the lab signs its services' certificates with it.
+    expect(readdirSync(a).sort()).to.deep.equal(['ca.key', 'ca.pem', 'cert.pem', 'key.pem']);
   });
 
   it('a damaged cached certificate is made again', async () => {
