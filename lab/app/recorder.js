@@ -13,33 +13,7 @@
   const MAX_SAMPLES = 120;
   const SAMPLE_EVERY = 5; // polls: a getStats sample a second
 
-  const candidateOf = (stats, id) => {
-    const c = stats.get(id);
-    return c ? { type: c.candidateType, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, address: c.address ?? c.ip ?? null, port: c.port ?? null, tcpType: c.tcpType ?? null, url: c.url ?? null } : null;
-  };
-  const selectedOf = (stats) => {
-    const all = [...stats.values()];
-    const transport = all.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-    const pairs = all.filter((s) => s.type === 'candidate-pair');
-    return transport ? stats.get(transport.selectedCandidatePairId) : pairs.find((p) => p.selected) ?? pairs.find((p) => p.nominated && p.state === 'succeeded');
-  };
-  const snapshotOf = (stats) => {
-    const pairs = [];
-    stats.forEach((p) => {
-      if (p.type !== 'candidate-pair') return;
-      pairs.push({
-        id: p.id,
-        state: p.state,
-        nominated: p.nominated ?? false,
-        requestsSent: p.requestsSent ?? null,
-        responsesReceived: p.responsesReceived ?? null,
-        requestsReceived: p.requestsReceived ?? null,
-        local: candidateOf(stats, p.localCandidateId),
-        remote: candidateOf(stats, p.remoteCandidateId),
-      });
-    });
-    return { t: now(), selectedId: selectedOf(stats)?.id ?? null, pairs };
-  };
+  const { candidateOf, selectedOf, snapshotOf } = icelabIceStats(now);
   /** RTP counters per kind and the selected pair's bytes: what a sample keeps of getStats. */
   const sampleOf = (stats) => {
     const rtp = [];

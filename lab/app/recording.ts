@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { Frame } from 'playwright';
 import type { RelayProtocol } from '../scenario/oracle.ts';
+import { withIceStats } from '../scenario/page-scripts.ts';
 import type { PairSnapshot } from '../scenario/verdict.ts';
 
 /** The init script that records every peer connection a page creates (recorder.js). */
-export const RECORDER = readFileSync(new URL('./recorder.js', import.meta.url), 'utf8');
+export const RECORDER = withIceStats(new URL('./recorder.js', import.meta.url));
 
 export interface RecordedCandidate {
   t: number;

@@ -30,7 +30,7 @@ export function renderBuild(t: Topology, labId: string): string {
   for (const up of links) {
     const bridge = up.peerNs === pub ? 'br0' : 'lan0';
     lines(up.peerNs).push(`link add ${up.peerIfname} type veth peer name ${up.ifname} netns ${up.ns}`, `link set ${up.peerIfname} addrgenmode none`, `link set ${up.peerIfname} master ${bridge} up`);
-    lines(up.ns).push(`link set ${up.ifname} addrgenmode none`, `link set ${up.ifname} up`, ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`), up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`);
+    lines(up.ns).push(...uplinkInside(up));
     children.get(up.peerNs)!.push(up.ns);
   }
   // What runs in a namespace once its interfaces exist (nftables matches interfaces by name only,
@@ -73,6 +73,28 @@ export interface Uplink {
   peerIfname: string;
   link: Link | null;
 }
+
+/** `ip` batch lines that configure an uplink's end inside its node: address, route, no IPv6 (above). */
+const uplinkInside = (up: Uplink): string[] => [
+  `link set ${up.ifname} addrgenmode none`,
+  `link set ${up.ifname} up`,
+  ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`),
+  up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`,
+];
+
+/**
+ * Shell lines that move a node's uplink into a container's network namespace (process `pid`), give
+ * that namespace the node's name `ns`, and configure the uplink there as the build does.
+ */
+export const renderUplinkMove = (up: Uplink, ns: string, pid: number): string[] => [
+  `ip -n ${ns} link set ${up.ifname} netns ${pid}`,
+  `ip netns del ${ns}`,
+  `ip netns attach ${ns} ${pid}`,
+  `ip -n ${ns} -b - <<'EOF'`,
+  'link set lo up',
+  ...uplinkInside(up),
+  'EOF',
+];
 
 export function uplinks(t: Topology, labId: string): Uplink[] {
   const ns = (node: string) => nsName(labId, node);

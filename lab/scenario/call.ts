@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright';
@@ -10,6 +10,7 @@ import type { IceTransport } from '../turn/coturn.ts';
 import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
+import { withIceStats } from './page-scripts.ts';
 import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict, type VerdictInput } from './verdict.ts';
 import { classifyCall, predictOutcome, sameLan, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
@@ -175,7 +176,7 @@ export const GATHER_TIMEOUT_MS = 45_000;
 /** Bounds the wait for media flow: the first RTP packets come within tens of ms of connecting; a kind that shows none by then does not flow. */
 const MEDIA_WAIT_MS = 3000;
 
-const AGENT = readFileSync(new URL('./peer-agent.js', import.meta.url), 'utf8');
+const AGENT = withIceStats(new URL('./peer-agent.js', import.meta.url));
 /** The page that hosts calls (BrowserFleet.peerPage). */
 export const PEER_PAGE = `<!doctype html><meta charset="utf-8"><title>icelab peer</title><script>${AGENT}</script>`;
 const SPEC: Record<IceTransport, IceServerSpec> = {

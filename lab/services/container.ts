@@ -15,7 +15,7 @@ import { LabError } from '../topology/errors.ts';
 import type { PlannedService, ServiceSource } from '../topology/topology.ts';
 import { nsName } from '../network/names.ts';
 import type { StartedNetwork } from '../network/network.ts';
-import { renderHostFirewall, uplinks } from '../network/render.ts';
+import { renderHostFirewall, renderUplinkMove, uplinks } from '../network/render.ts';
 import { runScript } from '../network/run.ts';
 import type { Running } from './ready.ts';
 
@@ -97,15 +97,8 @@ async function wire(net: StartedNetwork, svc: PlannedService, pid: number, dir: 
   const lan = net.topology.routers.find((r) => r.name === host.routers[0])?.lanSubnet ?? null;
   await runScript(
     [
-      `ip -n ${ns} link set ${up.ifname} netns ${pid}`,
-      `ip netns del ${ns}`,
-      `ip netns attach ${ns} ${pid}`,
-      `ip -n ${ns} -b - <<'EOF'`,
-      'link set lo up',
-      `link set ${up.ifname} up`,
-      ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`),
-      up.gateway ? `route add default via ${up.gateway}` : `route add default dev ${up.ifname}`,
-      'EOF',
+      'set -e',
+      ...renderUplinkMove(up, ns, pid),
       ...(host.ownFirewall ? [`nsenter --net=/run/netns/${ns} nft -f - <<'EOF'\n${renderHostFirewall(host.ownFirewall, lan)}EOF`] : []),
       `touch ${join(dir, WIRED)}`,
     ].join('\n'),

@@ -11,9 +11,10 @@
  * lab kills those too), and containers are recorded before they are created.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { logFrom, logSize } from '../log-file.ts';
 import { LabError } from '../topology/errors.ts';
 import type { PlannedService } from '../topology/topology.ts';
 import type { StartedNetwork } from '../network/network.ts';
@@ -60,14 +61,10 @@ export class StartedService {
   }
   /** The service's log from `fromByte` on (evidence takes the part written during a test). */
   log(fromByte = 0): string {
-    try {
-      return readFileSync(this.info.logFile).subarray(fromByte).toString();
-    } catch {
-      return '';
-    }
+    return logFrom(this.info.logFile, fromByte);
   }
   logSize(): number {
-    return existsSync(this.info.logFile) ? statSync(this.info.logFile).size : 0;
+    return logSize(this.info.logFile);
   }
   /** Whether the service's process still runs. */
   running(): boolean {

@@ -17,7 +17,7 @@ import { LabError } from '../topology/errors.ts';
 import type { PlannedTurn } from '../topology/topology.ts';
 import { nsName } from '../network/names.ts';
 import type { StartedNetwork } from '../network/network.ts';
-import { renderTurnNft, uplinks } from '../network/render.ts';
+import { renderTurnNft, renderUplinkMove, uplinks } from '../network/render.ts';
 import { run, runScript } from '../network/run.ts';
 import { waitForStun } from './coturn.ts';
 
@@ -115,15 +115,7 @@ async function wire(net: StartedNetwork, turn: PlannedTurn, pid: number, dir: st
   await runScript(
     [
       'set -e',
-      `ip -n ${ns} link set ${up.ifname} netns ${pid}`,
-      `ip netns del ${ns}`,
-      `ip netns attach ${ns} ${pid}`,
-      `ip -n ${ns} -b - <<'EOF'`,
-      'link set lo up',
-      `link set ${up.ifname} up`,
-      ...up.ips.map((ip) => `addr add ${ip} dev ${up.ifname}`),
-      `route add default dev ${up.ifname}`,
-      'EOF',
+      ...renderUplinkMove(up, ns, pid),
       `nsenter --net=/run/netns/${ns} nft -f - <<'EOF'\n${renderTurnNft()}EOF`,
       `touch ${dir}/${WIRED}`,
     ].join('\n'),

@@ -1,4 +1,5 @@
 import { X509Certificate, createHash, createHmac, randomBytes } from 'node:crypto';
+import { logFrom, logSize } from '../log-file.ts';
 import { copyFileSync, watch, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
@@ -182,14 +183,10 @@ export class StartedCoturn {
   }
   /** The server's log so far (a call's evidence takes the part written during the call). */
   log(fromByte = 0): string {
-    try {
-      return readFileSync(this.info.logFile).subarray(fromByte).toString();
-    } catch {
-      return '';
-    }
+    return logFrom(this.info.logFile, fromByte);
   }
   logSize(): number {
-    return existsSync(this.info.logFile) ? statSync(this.info.logFile).size : 0;
+    return logSize(this.info.logFile);
   }
   /** Stops the server (allocations die with it) and starts it again with the same configuration. */
   async restart(): Promise<void> {
