@@ -1,12 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { startLab, type StartedLab } from '../lab.ts';
 import { BrowserFleet } from '../browsers/fleet.ts';
 import type { EngineName } from '../browsers/engines.ts';
 import { AppSession } from './app-peer.ts';
 import type { LabError } from '../topology/errors.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const APP = new URL('./fixtures/tiny-app.mjs', import.meta.url).pathname;
 
@@ -29,7 +28,7 @@ describe('app pages behind lab NATs @integration', function () {
 
   for (const [ea, eb] of [['chromium', 'firefox'], ['firefox', 'chromium']] as [EngineName, EngineName][]) {
     it(`${ea} behind a port-restricted cone ↔ ${eb} behind a symmetric NAT, the app's STUN + TURN/UDP: relay-udp predicted and judged from both recorded ends`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icelab-app-'));
+      const dir = testDir('app');
       await using app = new AppSession(lab, { fleet, evidenceDir: dir });
       const ice = 'stun,turn-udp';
       const room = `r${ea}`;
@@ -54,7 +53,7 @@ describe('app pages behind lab NATs @integration', function () {
   }
 
   it('the recorder keeps instanceof, static methods, subclasses and webkitRTCPeerConnection working', async () => {
-    await using app = new AppSession(lab, { fleet, evidenceDir: mkdtempSync(join(tmpdir(), 'icelab-app-')) });
+    await using app = new AppSession(lab, { fleet, evidenceDir: testDir('app') });
     for (const engine of ['chromium', 'firefox'] as const) {
       const p = await app.openPeer(`${engine}@alice`, `${origin}/?room=probe-${engine}&me=a&other=nobody`);
       // A string: tsx would name the class with a helper the page does not have.
@@ -73,7 +72,7 @@ describe('app pages behind lab NATs @integration', function () {
   });
 
   it('a page that creates no peer connection fails naming the URL, and a URL outside the lab is refused', async () => {
-    await using app = new AppSession(lab, { fleet, evidenceDir: mkdtempSync(join(tmpdir(), 'icelab-app-')) });
+    await using app = new AppSession(lab, { fleet, evidenceDir: testDir('app') });
     const p = await app.openPeer('chromium@alice', `${origin}/blank`);
     const e = await p.waitForPeerConnections({ timeoutMs: 600 }).catch((x: unknown) => x as LabError);
     expect(e).to.include({ code: 'ERR_NO_PEER_CONNECTION' });

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../network/run.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const APP = new URL('./fixtures/tiny-app.mjs', import.meta.url).pathname;
 
@@ -14,11 +14,11 @@ describe('icelab installed into an app\'s repo @integration', function () {
   // run() has no cwd: a shell changes into the app's directory first.
   const sh = (cmd: string[], timeoutMs = 300_000) => run(['sh', '-c', 'cd "$0" && exec "$@"', app, ...cmd], { timeoutMs });
   before(async () => {
-    const out = mkdtempSync(join(tmpdir(), 'icelab-pack-'));
+    const out = testDir('pack');
     const packed = await run(['npm', 'pack', '--pack-destination', out, PACKAGE_ROOT], { timeoutMs: 300_000 });
     expect(packed.code, packed.stderr).to.equal(0);
     const tarball = join(out, packed.stdout.trim().split('\n').at(-1)!);
-    app = mkdtempSync(join(tmpdir(), 'icelab-app-repo-'));
+    app = testDir('app-repo');
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'my-webrtc-app', private: true, type: 'module' }));
     const pinned = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).devDependencies['@playwright/test'] as string;
     const installed = await sh(['npm', 'i', '-D', '--prefer-offline', '--no-audit', '--no-fund', tarball, `@playwright/test@${pinned}`], 600_000);

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { startLab, type StartedLab } from '../lab.ts';
@@ -7,6 +6,7 @@ import { run } from '../network/run.ts';
 import { LabError } from '../topology/errors.ts';
 import { findEngine, type EngineFound, type EngineName } from './engines.ts';
 import { BrowserFleet, caImportError, chromiumHomeDir, launchFiles, launchOptions } from './fleet.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const requireEngine = (e: EngineName): EngineFound => {
   const f = findEngine(e);
@@ -58,7 +58,7 @@ describe('browser launch: the lab CA import @integration', function () {
   this.timeout(60_000);
   let dir = '';
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'icelab-fleet-test-'));
+    dir = testDir('fleet-test');
     writeFileSync(join(dir, 'ca.pem'), 'not a certificate\n');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeLinkSupport } from '../network/link-support.ts';
 import { leftovers, removeLab } from '../network/network.ts';
 import { run, type RunResult } from '../network/run.ts';
 import { PRESET_NAMES } from '../topology/nat.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const CLI = new URL('../../bin/icelab.js', import.meta.url).pathname;
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -28,7 +28,7 @@ function labName(): string {
 }
 
 /** Topology files the tests write, in a directory of this file's own. */
-const dir = mkdtempSync(join(tmpdir(), 'icelab-cli-test-'));
+const dir = testDir('cli-test');
 after(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, text: string) => {
   const p = join(dir, name);

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { findEngine } from '../browsers/engines.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const BIN = new URL('../../bin/icelab.js', import.meta.url).pathname;
 
@@ -55,7 +55,7 @@ describe('icelab connect @integration', function () {
 
   it('--topology <file> run from an app\'s directory: the file\'s hosts and NATs, evidence under that directory (exit 0)', async () => {
     // Both were broken: the planned file was validated again as input, and reports went into the package.
-    const app = mkdtempSync(join(tmpdir(), 'icelab-app-'));
+    const app = testDir('app');
     try {
       writeFileSync(join(app, 'lab.yaml'), ['hosts:', '  - name: alice', '    nat: { mapping: address-and-port-dependent, filtering: address-and-port-dependent, hairpinning: false }', '  - name: bob', '    nat: full-cone', ''].join('\n'));
       const r = await icelab(['connect', '--a', 'chromium@alice', '--b', 'chromium@bob', '--ice', 'stun', '--topology', 'lab.yaml', '--json'], app);
@@ -72,7 +72,7 @@ describe('icelab connect @integration', function () {
 
   it('the command a result carries reproduces the call: every non-default setting in it, the same class again', async () => {
     // It left out the connect timeout, --turn container and the topology: the "same" call ran differently.
-    const app = mkdtempSync(join(tmpdir(), 'icelab-repro-'));
+    const app = testDir('repro');
     try {
       writeFileSync(join(app, 'pair.yaml'), 'hosts:\n  - name: left\n    nat: symmetric\n  - name: right\n    nat: port-restricted-cone\n');
       const first = await icelab(['connect', '--a', 'firefox@left', '--b', 'chromium@right', '--ice', 'stun,turn-udp', '--policy', 'relay', '--timeout', '6000', '--topology', 'pair.yaml', '--json'], app);

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { openEvidenceDir } from './open.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const BIN = new URL('../../bin/icelab.js', import.meta.url).pathname;
 const APP = new URL('../app/fixtures/tiny-app.mjs', import.meta.url).pathname;
@@ -16,7 +16,7 @@ function icelab(args: string[], cwd: string): Promise<{ code: number; stdout: st
 
 /** An app's repo: a topology with the app's server as a service, hosts behind two NATs. */
 function appDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'icelab-open-'));
+  const dir = testDir('open');
   writeFileSync(
     join(dir, 'lab.yaml'),
     `hosts:\n  - { name: alice, nat: full-cone }\n  - { name: bob, nat: symmetric }\nservices:\n  - { name: web, command: "${process.execPath} ${APP} 8080", port: 8080, tls: true }\n`,

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { matrixCases } from '../../suites/connectivity/matrix.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ID } from '../network/names.ts';
 import { planTopology } from '../topology/topology.ts';
 import { planConnect, type ConnectOptions } from './connect.ts';
 import { mergeSummaries, planSuiteRun, splitWorkers, type SuiteOptions } from './suite.ts';
 import { loadTopology } from './topology-file.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const suite = (o: Partial<SuiteOptions>): SuiteOptions => ({ suites: [], report: false, json: false, ...o });
 const connect = (o: Partial<ConnectOptions>): ConnectOptions => ({ a: 'firefox@symmetric', b: 'chromium@full-cone', ice: 'stun', trickle: true, pcap: false, headed: false, keep: false, json: false, ...o });
@@ -131,7 +131,7 @@ describe('icelab connect: call planning', () => {
 
 describe('--topology files', () => {
   let dir: string;
-  before(() => (dir = mkdtempSync(join(tmpdir(), 'icelab-plans-'))));
+  before(() => (dir = testDir('plans')));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string) => {
     const p = join(dir, name);

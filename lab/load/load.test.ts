@@ -1,8 +1,7 @@
 import * as allure from 'allure-js-commons';
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,6 +11,7 @@ import { startLab, type StartedLab } from '../lab.ts';
 import { coturnService, serviceTurn } from './service-turn.ts';
 import { summaryLine, writeLoadReport } from './report.ts';
 import { runLoad, type LoadResult, type LoadSpec } from './run.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 // The tool checked against servers limited on purpose: it must report exactly the limit put in.
 const HOSTS = ['port-restricted-cone', 'symmetric'] as const;
@@ -77,7 +77,7 @@ describe('icelab load, stopped with Ctrl-C @integration', function () {
   this.timeout(120_000);
 
   it('writes the report so far, exits 130 and leaves no namespace behind', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'icelab-load-'));
+    const cwd = testDir('load');
     try {
       const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
       const child = spawn(process.execPath, ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, main, 'load', '--calls', '2', '--ramp', '2', '--duration', '60'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -68,7 +68,7 @@ export function coturnService(name: string, flags: readonly string[] = []): { na
     `--listening-port=${SERVICE_TURN_PORTS.plain}`,
     '--realm=$ICELAB_TURN_REALM --use-auth-secret --static-auth-secret=$ICELAB_TURN_SECRET',
     // coturn's default pidfile is one path for every server on the machine.
-    '--pidfile=/tmp/icelab-$ICELAB_LAB-$ICELAB_SERVICE_NAME.pid',
+    '--pidfile=$ICELAB_SERVICE_DIR/turnserver.pid',
     ...PRIVATE_PEERS.map((r) => `--denied-peer-ip=${r}`),
     ...flags,
   ].join(' ');

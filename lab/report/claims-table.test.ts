@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { claimsFile, claimsTableHtml, formatClaimsTable, readClaims, writeClaims, type ClaimsFile } from './claims-table.ts';
 import { LabError } from '../topology/errors.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const SAMPLE: ClaimsFile = {
   generated: '2026-01-02T03:04:05.000Z',
@@ -30,7 +30,7 @@ const SAMPLE: ClaimsFile = {
 
 describe('claims table', function () {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'icelab-claims-'))));
+  beforeEach(() => (dir = testDir('claims')));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('formats a plain-text table: one row per claim, a column per engine with its major version, then the false ones explained', function () {

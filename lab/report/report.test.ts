@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir, release } from 'node:os';
+import { release } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { expect } from 'chai';
 import { chromium } from 'playwright';
@@ -11,6 +11,7 @@ import { cellKey, overviewGrid, overviewHtml, overviewSvg, worstOutcome } from '
 import { markdownHtml } from './html.ts';
 import { buildReport, engineVersions, executorInfo, OVERVIEW_LINK } from './report.ts';
 import { CATEGORIES, countOutcomes, liftReason, outcomeOf, readResults, renderDescription, reportsDir, type AllureResult } from './results.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const CHROMIUM = '156.0.8078.108';
 const FIREFOX = '153.8.0';
@@ -217,7 +218,7 @@ describe('report: outcomes and categories', function () {
   });
 
   it('reads a results directory: the last run of a retried test counts, a damaged file is named', function () {
-    const dir = mkdtempSync(join(tmpdir(), 'icelab-results-'));
+    const dir = testDir('results');
     try {
       const f = fixtures();
       const retry = { ...f.failure, uuid: randomUUID(), status: 'passed' as const, statusDetails: {}, start: f.failure.stop! + 10, stop: f.failure.stop! + 900 };
@@ -353,7 +354,7 @@ async function serve(root: string): Promise<{ url: string; server: Server }> {
 
 describe('report: without Java @integration', function () {
   it('says Java is missing and how to install it, after writing JUnit and the overview into ICELAB_REPORTS_DIR', async function () {
-    const dir = mkdtempSync(join(tmpdir(), 'icelab-nojava-'));
+    const dir = testDir('nojava');
     const saved = { PATH: process.env.PATH, JAVA_HOME: process.env.JAVA_HOME, ICELAB_REPORTS_DIR: process.env.ICELAB_REPORTS_DIR };
     try {
       mkdirSync(join(dir, 'allure-results'));
@@ -385,7 +386,7 @@ describe('report: npm run report end to end @integration', function () {
   this.timeout(240_000);
   let dir = '';
   before(function () {
-    dir = mkdtempSync(join(tmpdir(), 'icelab-report-'));
+    dir = testDir('report');
   });
   after(function () {
     if (dir) rmSync(dir, { recursive: true, force: true });

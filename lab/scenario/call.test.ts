@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { findEngine, type EngineName } from '../browsers/engines.ts';
@@ -8,6 +7,7 @@ import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
 import { judgeCall, type VerdictInput } from './verdict.ts';
 import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, PEER_PAGE, runCall, type CallPhases, type CallSpec, type ReproduceOptions } from './call.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
 const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process' };
@@ -113,7 +113,7 @@ describe('Call in a lab @integration', function () {
       const f = findEngine(e);
       if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
     }
-    dir = mkdtempSync(join(tmpdir(), 'icelab-call-test-'));
+    dir = testDir('call-test');
     lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }, { name: 'natted', nat: 'port-restricted-cone' }] });
     fleet = new BrowserFleet(lab);
   });

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { BrowserFleet } from '../browsers/fleet.ts';
@@ -8,6 +7,7 @@ import { startLab, type StartedLab } from '../lab.ts';
 import type { TopologyInput } from '../topology/topology.ts';
 import { runCall, type CallResult, type CallSpec } from './call.ts';
 import { tieContradiction, type OutcomeClass, type RelayCandidateStats, type RelayProtocol } from './oracle.ts';
+import { testDir } from '../testing/temp-dir.ts';
 
 /**
  * Topology shapes beyond one NAT per host (issue 10): what the lab builds and what the oracle
@@ -24,7 +24,7 @@ function shapeLab(topology: TopologyInput): { call: (spec: CallSpec, predicted: 
       const f = findEngine(e);
       if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
     }
-    dir = mkdtempSync(join(tmpdir(), 'icelab-shapes-'));
+    dir = testDir('shapes');
     lab = await startLab(topology);
     fleet = new BrowserFleet(lab);
   });

@@ -141,6 +141,7 @@ describe('services in the lab @integration', function () {
       const env = JSON.parse((await curl(lab, 'a', 'http://web.lab.test:8080/env')).stdout) as Record<string, string>;
       expect(env).to.deep.include({ ICELAB_SERVICE_NAME: 'web', ICELAB_HOSTNAME: 'web.lab.test', ICELAB_PUBLIC_IP: '198.18.1.1', ICELAB_PORT: '8080', ICELAB_SERVICE_URL: 'https://web.lab.test', GREETING: 'hi', cwd: '/tmp' });
       expect(env.ICELAB_TURN_SECRET).to.equal(lab.turn.info.secret);
+      expect(env.ICELAB_SERVICE_DIR, 'its own files, removed with the lab').to.equal(`${lab.dir}/services/web`);
       const ice = JSON.parse(env.ICELAB_ICE_SERVERS!) as { urls: string; username?: string }[];
       expect(ice.map((s) => s.urls)).to.include.members(['stun:198.18.0.10:3478', 'turns:turn.lab.test:443?transport=tcp']);
       expect(JSON.parse(env.ICELAB_SERVICES!), 'the URLs of the services that have one').to.deep.equal({ web: 'https://web.lab.test' });

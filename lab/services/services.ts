@@ -185,6 +185,8 @@ export function serviceEnv(net: StartedNetwork, turn: TurnInfo, svc: PlannedServ
   return {
     ICELAB_LAB: net.id,
     ICELAB_SERVICE_NAME: svc.name,
+    // Its own files (pid files, scratch), removed with the lab.
+    ICELAB_SERVICE_DIR: join(net.dir, 'services', svc.name),
     ICELAB_HOSTNAME: svc.hostname,
     ICELAB_SERVICE_IP: svc.ip,
     ICELAB_PUBLIC_IP: svc.publicIp,

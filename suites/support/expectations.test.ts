@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { LabError } from '../../lab/topology/errors.ts';
 import { predictOutcome } from '../../lab/scenario/oracle.ts';
 import { judgeCall, RELAY_FIRST_PENDING, type VerdictInput } from '../../lab/scenario/verdict.ts';
 import { judge, loadExpectations, type Expectation } from './expectations.ts';
+import { testDir } from '../../lab/testing/temp-dir.ts';
 
 describe('expectations: judging a result against the spec and the known deviations', () => {
   const ff = [{ engine: 'firefox' as const, version: '153.8.0' }];
@@ -43,7 +43,7 @@ describe('expectations: connectivity entries name one call and the prediction th
     { engine: 'chromium' as const, version: '156.0.8078.114' },
   ];
   const load = (yaml: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'icelab-expectations-'));
+    const dir = testDir('expectations');
     try {
       writeFileSync(join(dir, 'e.yaml'), yaml);
       return loadExpectations(join(dir, 'e.yaml'));
