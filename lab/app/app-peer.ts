@@ -8,8 +8,8 @@ import { LabError } from '../topology/errors.ts';
 import { reportsDir } from '../report/results.ts';
 import { peerSide, type SelectedPair } from '../scenario/call.ts';
 import { predictOutcome, type IceConfig, type OutcomeClass, type PeerSide, type Prediction } from '../scenario/oracle.ts';
-import type { PairSnapshot, Verdict } from '../scenario/verdict.ts';
-import { announcementsOf, checksOf, judgePeerConnection, predictFromAnnouncements, publicAddressesOf, mapIceServers, remoteEndOf, SERVICE_ENGINE, ufragOf, type FarAnnouncements, type MappedIce, type RemoteEnd } from './judge.ts';
+import { peerChecks, type PairSnapshot, type Verdict } from '../scenario/verdict.ts';
+import { announcementsOf, judgePeerConnection, predictFromAnnouncements, publicAddressesOf, mapIceServers, remoteEndOf, SERVICE_ENGINE, ufragOf, type FarAnnouncements, type MappedIce, type RemoteEnd } from './judge.ts';
 import { RECORDER, recorder, type PairPoll, type RecordedPeerConnection } from './recording.ts';
 import { checkLabUrl, labServices } from './lab-names.ts';
 import { logMarks, writeServiceLogs, type LogMarks } from '../services/services.ts';
@@ -325,9 +325,9 @@ export class AppPeer {
     const remote = far ? { host: far.peer.host } : remoteEndOf(lab.topology, addresses, labServices(lab));
     const remoteHost = remote && ('host' in remote ? remote.host : serviceHost(lab, remote.service));
     const there: PeerSide | null = remoteHost ? peerSide(lab.topology, lab.host(remoteHost), far?.peer.engine ?? this.#session.engineIn(remoteHost) ?? SERVICE_ENGINE) : null;
-    const checks = checksOf(rec, final, stats);
+    const checks = peerChecks(rec, final, stats);
     const expected = there ? predict(here, there, mapped.ice, remote !== null && 'service' in remote ? announcementsOf(checks.received, publicAddressesOf(lab.topology)) : null) : null;
-    const farChecks = far ? checksOf(far.rec, await recorder(far.frame, 'pairsNow', far.rec.id), (await recorder(far.frame, 'stats', far.rec.id)) as { type: string }[]) : null;
+    const farChecks = far ? peerChecks(far.rec, await recorder(far.frame, 'pairsNow', far.rec.id), (await recorder(far.frame, 'stats', far.rec.id)) as { type: string }[]) : null;
     const verdict: Verdict = expected && there
       ? judgePeerConnection({ expected, connected: isUp, settled: settle?.settled ?? false, ice: mapped.ice, here: { side: here, checks }, there: { side: there, checks: farChecks }, publicNatAddresses: lab.topology.routers.filter((r) => r.upstream === null).map((r) => r.wanIp) })
       : noRemoteVerdict(addresses);

@@ -2,7 +2,7 @@ import type { EngineName } from '../browsers/engines.ts';
 import { turnHostname, TURN_PORTS } from '../turn/coturn.ts';
 import type { Topology } from '../topology/topology.ts';
 import { allocations, classifyCall, hasStun, outcomeMatches, predictDirect, reachesRelay, sameLan, toInternet, udpOk, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from '../scenario/oracle.ts';
-import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict } from '../scenario/verdict.ts';
+import { judgeCall, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict } from '../scenario/verdict.ts';
 import type { RecordedPeerConnection } from './recording.ts';
 
 /**
@@ -63,26 +63,6 @@ export function remoteEndOf(topology: Topology, addresses: readonly string[], se
 
 /** `a=ice-ufrag:` of a description: pairs a recorded connection with the one at the other end. */
 export const ufragOf = (sdp: string | undefined): string | null => (sdp ? (/^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1] ?? null) : null);
-
-type LocalCandidateStats = { type: string; address?: string; ip?: string; port?: number; relayProtocol?: RelayProtocol };
-
-/** A relay's transport to its TURN server: the candidate's, its local-candidate stats' (Firefox), else its URL's. */
-function relayOf(c: RecordedPeerConnection['candidates'][number], stats: readonly LocalCandidateStats[]): RelayProtocol | null {
-  if (c.type !== 'relay') return null;
-  const local = stats.find((s) => s.type === 'local-candidate' && (s.address ?? s.ip) === c.address && s.port === c.port);
-  const fromUrl = c.url ? (c.url.startsWith('turns:') ? 'tls' : /transport=tcp/.test(c.url) ? 'tcp' : 'udp') : null;
-  return c.relayProtocol ?? local?.relayProtocol ?? fromUrl;
-}
-
-/** One recorded connection's ICE evidence as the verdict reads it. */
-export function checksOf(rec: RecordedPeerConnection, final: PairSnapshot, stats: readonly LocalCandidateStats[]): PeerChecks {
-  const gathered = rec.candidates.flatMap((c) => {
-    const line = parseCandidate(c.candidate);
-    return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
-  });
-  const received = rec.remoteCandidates.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
-  return { gathered, received, nominations: rec.pairSnapshots, final };
-}
 
 /** What a verdict is given: both ends' sides and evidence, or this end's only (a server-side peer, an unrecorded page). */
 export interface JudgeInput {

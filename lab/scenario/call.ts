@@ -11,7 +11,7 @@ import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { withIceStats } from './page-scripts.ts';
-import { judgeCall, parseCandidate, type CandidateLine, type PairSnapshot, type PeerChecks, type Verdict, type VerdictInput } from './verdict.ts';
+import { judgeCall, peerChecks, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
 import { classifyCall, predictOutcome, sameLan, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 
 export type MediaKind = 'audio' | 'video' | 'data';
@@ -641,28 +641,6 @@ export class Call implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-const lines = (list: readonly { candidate: string }[]): CandidateLine[] => list.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
-type LocalCandidateStats = { type: string; address?: string; ip?: string; port?: number; relayProtocol?: RelayProtocol };
-/**
- * A relay candidate's transport to its TURN server: RTCIceCandidate.relayProtocol, else its
- * local-candidate stats (Firefox's icecandidate has neither relayProtocol nor url), else the URL's.
- */
-function relayOf(c: AgentEvidence['candidates'][number], stats: readonly LocalCandidateStats[]): RelayProtocol | null {
-  if (c.type !== 'relay') return null;
-  const local = stats.find((s) => s.type === 'local-candidate' && (s.address ?? s.ip) === c.address && s.port === c.port);
-  const fromUrl = c.url ? (c.url.startsWith('turns:') ? 'tls' : /transport=tcp/.test(c.url) ? 'tcp' : 'udp') : null;
-  return c.relayProtocol ?? local?.relayProtocol ?? fromUrl;
-}
-
-/** One peer's ICE evidence from its agent and its last getStats. */
-function peerChecks(ev: AgentEvidence, final: PairSnapshot, stats: readonly LocalCandidateStats[]): PeerChecks {
-  const gathered = ev.candidates.flatMap((c) => {
-    const line = parseCandidate(c.candidate);
-    return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
-  });
-  return { gathered, received: lines(ev.remoteCandidates), nominations: ev.pairSnapshots, final };
 }
 
 /** "B could not add A's candidate … (OperationError: …)" for the first few, then how many more. */

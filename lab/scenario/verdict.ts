@@ -119,6 +119,45 @@ export class VerdictUnknownError extends LabError {
 }
 
 /** "candidate:1 1 udp 2122260223 10.0.1.2 54321 typ host …" → its type, transport and address; null when unreadable. */
+/** A gathered candidate as both in-page scripts (peer agent, app recorder) record it. */
+export interface GatheredCandidate {
+  candidate: string;
+  type: string;
+  address: string;
+  port: number;
+  relayProtocol: RelayProtocol | null;
+  url: string | null;
+}
+/** What one peer's script recorded of ICE: gathered and received candidates, and each nomination. */
+export interface IceRecord {
+  candidates: readonly GatheredCandidate[];
+  remoteCandidates: readonly { candidate: string }[];
+  pairSnapshots: PairSnapshot[];
+}
+/** getStats local-candidate entries, for a relay's transport where the candidate does not say it. */
+export type LocalCandidateStats = { type: string; address?: string; ip?: string; port?: number; relayProtocol?: RelayProtocol };
+
+/**
+ * A relay candidate's transport to its TURN server: RTCIceCandidate.relayProtocol, else its
+ * local-candidate stats (Firefox's icecandidate has neither relayProtocol nor url), else the URL's.
+ */
+function relayOf(c: GatheredCandidate, stats: readonly LocalCandidateStats[]): RelayProtocol | null {
+  if (c.type !== 'relay') return null;
+  const local = stats.find((s) => s.type === 'local-candidate' && (s.address ?? s.ip) === c.address && s.port === c.port);
+  const fromUrl = c.url ? (c.url.startsWith('turns:') ? 'tls' : /transport=tcp/.test(c.url) ? 'tcp' : 'udp') : null;
+  return c.relayProtocol ?? local?.relayProtocol ?? fromUrl;
+}
+
+/** One peer's ICE evidence as the verdict reads it, from its script's record and its last getStats. */
+export function peerChecks(rec: IceRecord, final: PairSnapshot, stats: readonly LocalCandidateStats[]): PeerChecks {
+  const gathered = rec.candidates.flatMap((c) => {
+    const line = parseCandidate(c.candidate);
+    return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
+  });
+  const received = rec.remoteCandidates.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
+  return { gathered, received, nominations: rec.pairSnapshots, final };
+}
+
 export function parseCandidate(line: string): CandidateLine | null {
   const f = line.replace(/^a=/, '').split(/\s+/);
   const port = Number(f[5]);
