@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { NETNS_DIR, nsName } from './network/names.ts';
 import { leftovers, removeLab, stateDir, tempDir } from './network/network.ts';
 import { run, type RunResult } from './network/run.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const CLI = new URL('../bin/icelab.js', import.meta.url).pathname;
 const LAB_TS = new URL('./lab.ts', import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Labs this file started: the only ones it ever removes. */
 const mine = new Set<string>();

@@ -17,6 +17,7 @@ import { suites } from './bench-sections/suites.ts';
 import { startup } from './bench-sections/startup.ts';
 import { load } from './bench-sections/load.ts';
 import { calls } from './bench-sections/calls.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface BenchOptions {
   /** Repetitions per measurement. */
@@ -48,7 +49,6 @@ export async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, v];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `startLab(defaultTopology())` until STUN answers, `stop()`, and the network alone.

@@ -13,6 +13,7 @@ import { announcementsOf, judgePeerConnection, predictFromAnnouncements, publicA
 import { RECORDER, recorder, type PairPoll, type RecordedPeerConnection } from './recording.ts';
 import { checkLabUrl, labServices } from './lab-names.ts';
 import { logMarks, writeServiceLogs, type LogMarks } from '../services/services.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A browser in a lab host: `chromium@home`. */
 export interface PeerName {
@@ -75,7 +76,6 @@ export interface WaitOptions {
 }
 export const DEFAULT_APP_TIMEOUT_MS = 20_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const safe = (s: string) => s.replace(/[^a-zA-Z0-9._@-]+/g, '_');
 const settledState = (s: string) => ['connected', 'completed', 'failed', 'closed'].includes(s);
 const stateOf = (r: RecordedPeerConnection) => r.connectionState ?? r.iceConnectionState;

@@ -33,8 +33,8 @@ export interface ConnectOptions {
 
 const MEDIA: readonly MediaKind[] = ['data', 'audio', 'video'];
 const BUNDLE_POLICIES = ['balanced', 'max-bundle', 'max-compat'] as const;
-/** `<preset>` or its twin `<preset>-2` (the suites' second host behind its own router of that preset). */
-const presetOf = (host: string): PresetName | null => (PRESET_NAMES as string[]).find((p) => host === p || host === twinHost(p)) as PresetName | null;
+/** `<preset>` or one of the suites' further hosts behind their own routers of that preset (`<preset>-2` … `<preset>-9`). */
+const presetOf = (host: string): PresetName | null => (PRESET_NAMES as string[]).find((p) => host === p || new RegExp(`^${p}-[2-9]$`).test(host)) as PresetName | null;
 
 function parsePeer(flag: '--a' | '--b', v: string | undefined, topology: unknown): PeerSpec {
   const m = v ? /^([a-z]+)@([a-z0-9-]+)$/.exec(v) : null;

@@ -3,7 +3,7 @@ import { matrixCases } from '../../suites/connectivity/matrix.ts';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ID } from '../network/names.ts';
-import { planTopology } from '../topology/topology.ts';
+import { planTopology, suiteTopology } from '../topology/topology.ts';
 import { planConnect, type ConnectOptions } from './connect.ts';
 import { mergeSummaries, planSuiteRun, splitWorkers, type SuiteOptions } from './suite.ts';
 import { loadTopology } from './topology-file.ts';
@@ -57,6 +57,25 @@ describe('icelab suite: run planning', () => {
     for (const w of named) expect(LAB_ID.test(w.env.ICELAB_LAB_ID!), w.env.ICELAB_LAB_ID).to.equal(true);
   });
 
+  it('runs the matrix on hosts of the suites\' lab: two per call, udp-blocked cases spread evenly over its two lanes, the same hosts in every shard', () => {
+    const hosts = new Set(suiteTopology().hosts.map((h) => h.name));
+    const full = matrixCases({ engines: ['chromium', 'firefox'], selection: 'full' });
+    for (const c of full) {
+      expect(hosts.has(c.spec.a.host) && hosts.has(c.spec.b.host), c.id).to.equal(true);
+      expect(c.spec.a.host, c.id).to.not.equal(c.spec.b.host);
+    }
+    const laneOf = (h: string) => (['udp-blocked', 'udp-blocked-2'].includes(h) ? 0 : ['udp-blocked-3', 'udp-blocked-4'].includes(h) ? 1 : null);
+    const blocked = full.filter((c) => c.a.preset === 'udp-blocked' || c.b.preset === 'udp-blocked');
+    const perLane = [0, 1].map((l) => blocked.filter((c) => [c.spec.a.host, c.spec.b.host].some((h) => laneOf(h) === l)).length);
+    expect(perLane[0]! + perLane[1]!).to.equal(blocked.length);
+    expect(Math.abs(perLane[0]! - perLane[1]!)).to.be.at.most(1);
+    const both = full.find((c) => c.id === 'connectivity/firefox@udp-blocked--chromium@udp-blocked/stun')!;
+    expect([laneOf(both.spec.a.host), laneOf(both.spec.b.host)]).to.satisfy(([x, y]: number[]) => x === y);
+    const byId = new Map(full.map((c) => [c.id, c.spec]));
+    for (const c of matrixCases({ engines: ['chromium', 'firefox'], selection: 'full', shard: { index: 2, total: 3 } })) expect(c.spec, c.id).to.deep.equal(byId.get(c.id));
+    expect(matrixCases({ engines: ['chromium'], selection: 'pr' }).find((c) => c.a.preset === 'port-restricted-cone' && c.b.preset === 'port-restricted-cone')!.spec.b.host).to.equal('port-restricted-cone-2');
+  });
+
   it('runs every file that is not the matrix once: in the first worker of the first shard', () => {
     const files = [API, MATRIX, README_EXAMPLE];
     expect(splitWorkers(files, {}, 3).map((w) => w.files)).to.deep.equal([files, [MATRIX], [MATRIX]]);
@@ -100,6 +119,12 @@ describe('icelab connect: call planning', () => {
     const { spec, topology } = planConnect(connect({ a: 'chromium@port-restricted-cone', b: 'firefox@port-restricted-cone' }));
     expect(spec.b.host).to.equal('port-restricted-cone-2');
     expect(topology.hosts.map((h) => [h.name, h.preset])).to.deep.equal([['port-restricted-cone', 'port-restricted-cone'], ['port-restricted-cone-2', 'port-restricted-cone']]);
+  });
+
+  it('takes the hosts the matrix commands name: a preset host of a further lane, behind its own router of that preset', () => {
+    const { topology } = planConnect(connect({ a: 'chromium@udp-blocked-3', b: 'firefox@open' }));
+    expect(topology.hosts.map((h) => h.name)).to.deep.equal(['udp-blocked-3', 'open']);
+    expect(message(() => planConnect(connect({ a: 'chromium@udp-blocked-x' })))).to.match(/unknown host "udp-blocked-x"/);
   });
 
   it('both peers on the twin host: A keeps the twin, B gets the preset host', () => {

@@ -50,6 +50,7 @@ export function callStory(r: CallResult): string {
     `**Observed:** ${r.observed} (${r.outcome}${r.reason ? `: ${r.reason}` : ''})`,
     `**Verdict:** ${r.verdict.status} — ${r.verdict.reason}`,
     `**Direct path:** ${r.verdict.directPath.state}${r.verdict.directPath.pair ? ` (${r.verdict.directPath.pair})` : ''}; **nominated first:** ${nominationText(r.verdict)}`,
+    ...(r.directRetest ? [`**Direct path re-tested with STUN only:** ${r.directRetest.verdict.status} — ${r.directRetest.verdict.reason} (evidence in direct-retest/; \`${r.directRetest.command}\`)`] : []),
     `**Selected pair (A):** ${pair(r.selectedPair)}${r.settled ? '' : ' — not settled'}`,
     `**Timings:** connected ${r.timings.connectedMs ?? '—'} ms, settled ${r.timings.settledMs ?? '—'} ms after the offer, data RTT ${r.timings.dataRttMs ?? '—'} ms`,
     `**Media at A:** ${flow('a')}; **at B:** ${flow('b')}`,

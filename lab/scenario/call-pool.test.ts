@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { CallPool, IdleCpu, nextRunnable } from './call-pool.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('CallPool: calls that share no host run at once', function () {
   it('picks the first queued call whose hosts are all free', () => {

@@ -6,7 +6,7 @@ import { BrowserFleet, type PeerPage } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
 import { judgeCall, type VerdictInput } from './verdict.ts';
-import { Call, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, PEER_PAGE, runCall, type CallPhases, type CallSpec, type ReproduceOptions } from './call.ts';
+import { Call, FAIL_PROOF_MS, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, PEER_PAGE, runCall, type CallPhases, type CallSpec, type ReproduceOptions } from './call.ts';
 import { testDir } from '../testing/temp-dir.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
@@ -114,7 +114,7 @@ describe('Call in a lab @integration', function () {
       if (!f.available) throw new Error(`${f.reason}; to fix: ${f.fix}`);
     }
     dir = testDir('call-test');
-    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }, { name: 'natted', nat: 'port-restricted-cone' }] });
+    lab = await startLab({ hosts: [{ name: 'one', nat: 'open' }, { name: 'two', nat: 'open' }, { name: 'natted', nat: 'port-restricted-cone' }, { name: 'sym', nat: 'symmetric' }] });
     fleet = new BrowserFleet(lab);
   });
   after(async () => {
@@ -180,6 +180,18 @@ describe('Call in a lab @integration', function () {
       expect(r.verdict.status, r.verdict.reason).to.equal('pass');
       expect(r.peers.b.candidatesByType.srflx, 'B gathered its srflx').to.equal(1);
       expect(readFileSync(join(dir, `srflx-first-${i}`, 'timeline.txt'), 'utf8')).to.match(/B remote candidates held until → srflx gathered/);
+    }
+  });
+
+  it('a predicted failure ends once its mechanism has held for FAIL_PROOF_MS, not at the connect timeout, and says so', async () => {
+    const timeout = 8000;
+    for (const [a, b] of [['chromium', 'firefox'], ['firefox', 'chromium']] as const) {
+      const r = await runCall(lab!, fleet!, { a: { engine: a, host: 'sym' }, b: { engine: b, host: 'natted' }, ice: ['stun'], connectTimeoutMs: timeout }, join(dir, `fail-proven-${a}`));
+      expect(r.expected.outcome).to.equal('fail');
+      expect(r.verdict.status, r.verdict.reason).to.equal('pass');
+      expect(r.verdict.reason).to.match(/^failed as predicted: every candidate the configuration allows was gathered/);
+      expect(r.reason).to.match(new RegExp(`not connected after \\d+ ms, when the predicted failure's mechanism had held for ${FAIL_PROOF_MS} ms`));
+      expect(r.timings.phases.connectMs!, 'connect wait').to.be.within(FAIL_PROOF_MS, timeout - 1000);
     }
   });
 

@@ -11,8 +11,9 @@ import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { withIceStats } from './page-scripts.ts';
-import { judgeCall, peerChecks, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
+import { judgeCall, peerChecks, relayFirstPending, withDirectRetest, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
 import { classifyCall, predictOutcome, sameLan, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type MediaKind = 'audio' | 'video' | 'data';
 export interface PeerSpec {
@@ -123,6 +124,8 @@ export interface CallResult {
   reason?: string;
   evidence: string;
   command: string;
+  /** The same call with STUN only, made when a relay was nominated while the predicted direct path was pending (runCall). */
+  directRetest?: { verdict: Verdict; evidence: string; command: string };
 }
 
 /** Milliseconds from the first offer (connected, settled) and of the harness (wall, overhead, phases). */
@@ -239,6 +242,8 @@ export function connectCommand(spec: CallSpec, lab: ReproduceOptions): string {
   ].join(' ');
 }
 
+/** How a peer's connect wait ended: its state then (peer-agent.js waitConnected). */
+type ConnectEnd = { state: string; t: number };
 type AgentMessage = { id: string; type: string; candidate?: unknown };
 /** Per page: the exposed binding (once) and the calls it routes the agent's messages to, by peer id. */
 interface Route {
@@ -290,7 +295,6 @@ class Peer {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const samePair = (x: PairPoll['selected'], y: PairPoll['selected']) => x?.id === y?.id && x?.local?.address === y?.local?.address && x?.remote?.address === y?.remote?.address;
 const since = (t0: number) => Math.round(performance.now() - t0);
 
@@ -307,6 +311,18 @@ export const CHECK_GRACE_MS = { relay: 1200, switch: 300 } as const;
  * server is not answering and the candidates go in.
  */
 export const SRFLX_FIRST_MS = 300;
+
+/**
+ * How long a predicted failure's mechanism must hold before the call stops waiting for a
+ * connection (Call.#failProven): every candidate gathered, checks sent, none answered, and no new
+ * candidate or pair on either side meanwhile. In the lab a check that gets through is answered
+ * within milliseconds, and in this time both engines send an unanswered check several times over
+ * (Firefox retransmits at 100, 300, 700 and 1500 ms; Chromium pings its unwritable pairs every
+ * ≈ 50 ms in turn). A call predicted to connect always waits the whole connect timeout.
+ */
+export const FAIL_PROOF_MS = 2000;
+/** How often the proof reads both peers' evidence. */
+const FAIL_POLL_MS = 250;
 
 /**
  * A call between two browsers in the lab, signaling relayed by the harness. Each side is a peer
@@ -331,6 +347,8 @@ export class Call implements AsyncDisposable {
   readonly #phases: CallPhases;
   /** negotiate() was called (a failed negotiation still gets a result). */
   #negotiated = false;
+  /** When a predicted failure's mechanism was proven, ms after the answer was accepted; null: it was not (or not tried). */
+  #failProvenMs: number | null = null;
   #closed = false;
 
   private constructor(lab: StartedLab, spec: CallSpec, dir: string, peers: { a: Peer; b: Peer }) {
@@ -436,14 +454,46 @@ export class Call implements AsyncDisposable {
     await a.call('accept', answer);
     const accepted = performance.now();
     const timeout = this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const [ca, cb] = await Promise.all([a.call<{ state: string; t: number }>('waitConnected', timeout), b.call<{ state: string; t: number }>('waitConnected', timeout)]);
-    const ok = [ca, cb].every((c) => c.state === 'connected' || c.state === 'completed');
+    const ends = await this.#waitConnected(accepted, timeout);
+    const ok = ends !== null && [ends.a, ends.b].every((c) => c.state === 'connected' || c.state === 'completed');
     if (!this.#first) {
-      this.#first = { offerAt: Math.min(offered.offeredAt ?? t0, t0), connectedAt: ok ? { a: ca.t, b: cb.t } : null, wallMs: performance.now() - wall0 };
+      this.#first = { offerAt: Math.min(offered.offeredAt ?? t0, t0), connectedAt: ok ? { a: ends.a.t, b: ends.b.t } : null, wallMs: performance.now() - wall0 };
       this.#phases.negotiateMs = Math.round(accepted - wall0);
       this.#phases.connectMs = since(accepted);
     }
     return ok;
+  }
+
+  /** Both peers' connect waits; null when a predicted failure was proven first (#failProven). */
+  async #waitConnected(accepted: number, timeout: number): Promise<{ a: ConnectEnd; b: ConnectEnd } | null> {
+    const { a, b } = this.#peers;
+    const waits = Promise.all([a.call<ConnectEnd>('waitConnected', timeout), b.call<ConnectEnd>('waitConnected', timeout)]).then(([ea, eb]) => ({ a: ea, b: eb }));
+    if (this.expected.outcome !== 'fail' || this.#first) return waits;
+    waits.catch(() => undefined); // left waiting when the failure is proven first: the pages' own bound (timeout) ends it
+    return Promise.race([waits, this.#failProven(accepted, accepted + timeout).then((proven) => (proven ? null : waits))]);
+  }
+
+  /**
+   * For a predicted failure: true once its mechanism has held for FAIL_PROOF_MS, judged on the
+   * evidence as result() judges it (every candidate the configuration allows gathered, checks sent,
+   * no pair answered), with no new candidate or pair on either side meanwhile; false at `until`.
+   */
+  async #failProven(from: number, until: number): Promise<boolean> {
+    const { a, b } = this.#peers;
+    let seen = '';
+    let quietFrom = performance.now();
+    while (performance.now() + FAIL_POLL_MS < until) {
+      await sleep(FAIL_POLL_MS);
+      const [evA, evB, pa, pb, sa, sb] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<PairSnapshot>('pairsNow'), b.call<PairSnapshot>('pairsNow'), a.call<LocalCandidateStats[]>('stats'), b.call<LocalCandidateStats[]>('stats')]);
+      const checks = { a: peerChecks(evA, pa, sa), b: peerChecks(evB, pb, sb) };
+      const now = JSON.stringify([checks.a, checks.b].map((c) => [c.gathered.length, c.received.length, c.final.pairs.map((p) => p.id).sort()]));
+      if (now !== seen) [seen, quietFrom] = [now, performance.now()];
+      else if (performance.now() - quietFrom >= FAIL_PROOF_MS && judgeCall({ expected: this.expected, connected: false, settled: false, checks, ...oracleInput(this.#lab, this.spec) }).status === 'pass') {
+        this.#failProvenMs = since(from);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The description a peer made, or the gathering timeout it ran into. */
@@ -581,7 +631,7 @@ export class Call implements AsyncDisposable {
     const rejected = (peer: 'a' | 'b', ev: AgentEvidence): SignalingError[] => ev.addCandidateErrors.map((e) => ({ peer, candidate: e.candidate, error: e.error }));
     const signalingErrors = [...this.#relayErrors, ...rejected('a', evA), ...rejected('b', evB)];
     const reasons = [
-      ...(connected ? [] : [`not connected within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms (A ${states.a}, B ${states.b})`]),
+      ...(connected ? [] : [this.#notConnected(states)]),
       ...(signalingErrors.length ? [signalingReason(signalingErrors)] : []),
       ...(verdict.status === 'pass' ? [] : [`${verdict.status}: ${verdict.reason}`]),
     ];
@@ -609,6 +659,13 @@ export class Call implements AsyncDisposable {
       await writeFile(join(this.dir, 'result.json'), JSON.stringify(result, null, 2));
     })();
     return { result, written };
+  }
+
+  #notConnected(states: { a: string; b: string }): string {
+    const end = this.#failProvenMs === null
+      ? `within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`
+      : `after ${this.#failProvenMs} ms, when the predicted failure's mechanism had held for ${FAIL_PROOF_MS} ms with no new candidate or pair`;
+    return `not connected ${end} (A ${states.a}, B ${states.b})`;
   }
 
   #stopPcap(): void {
@@ -666,9 +723,24 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
 
 /**
  * Runs one call start to finish: open, negotiate, result, close. The call closes while its evidence
- * is written; it returns once every file is (evidence is written even on failure).
+ * is written; it returns once every file is (evidence is written even on failure). A relay that was
+ * nominated while the predicted direct path was still being checked is decided by the same call
+ * with STUN only (withDirectRetest), whose evidence is in `direct-retest/` of `dir`.
  */
 export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string } = {}): Promise<CallResult> {
+  const r = await callOnce(lab, fleet, spec, dir, opts);
+  if (!relayFirstPending(r.verdict) || r.signalingErrors.length) return r;
+  const retest = await callOnce(lab, fleet, directOnly(spec), join(dir, 'direct-retest'), opts);
+  const verdict = withDirectRetest(r.verdict, r.expected, retest.verdict);
+  const decided: CallResult = { ...r, verdict, matches: verdict.status === 'pass', directRetest: { verdict: retest.verdict, evidence: retest.evidence, command: retest.command } };
+  await writeFile(join(dir, 'result.json'), JSON.stringify(decided, null, 2));
+  return decided;
+}
+
+/** The call with its STUN server only, every other setting kept: what the NATs allow without a relay. */
+export const directOnly = (spec: CallSpec): CallSpec => ({ ...spec, ice: spec.ice.filter((t) => t === 'stun'), policy: 'all' });
+
+async function callOnce(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string }): Promise<CallResult> {
   const call = await Call.open(lab, fleet, spec, dir);
   let written: Promise<void> = Promise.resolve();
   try {

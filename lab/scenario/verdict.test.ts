@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { effectiveNat, normaliseNat, PRESETS } from '../topology/nat.ts';
 import { predictOutcome, type PeerSide } from './oracle.ts';
-import { judgeCall, parseCandidate, RELAY_FIRST_PENDING, type PairSnapshot, type VerdictInput } from './verdict.ts';
+import { judgeCall, parseCandidate, RELAY_FIRST_PENDING, relayFirstPending, withDirectRetest, type PairSnapshot, type VerdictInput } from './verdict.ts';
 
 /** A call recorded with `icelab connect` (its ice-checks.json); `recorded` says which and what it shows. */
 interface Fixture {
@@ -92,6 +92,31 @@ describe('judgeCall: a direct prediction settled on a relay is judged by whether
     expect(v.result).to.equal(`relay-udp, ${RELAY_FIRST_PENDING}`);
     expect(v.directPath).to.deep.equal({ state: 'pending', pair: 'B host/udp 10.2.0.10:48231 ↔ srflx/udp 198.18.2.1:47138 (in-progress)', class: null });
     expect(v.nominated).to.deep.equal({ a: 'relay-udp', b: 'relay-udp' });
+  });
+
+  it('relay-first-pending is decided by the same call with STUN only: a pass when that call settled the predicted class, with both said', () => {
+    const { input } = fixture('relay-first-pending');
+    const first = judgeCall(input);
+    expect(relayFirstPending(first)).to.equal(true);
+    const direct = judgeCall(fixture('local-prflx-race').input); // a recorded STUN-only call that settled srflx
+    expect(direct).to.include({ status: 'pass', settledClass: 'srflx' });
+    const v = withDirectRetest(first, input.expected, direct);
+    expect(v).to.include({ status: 'pass', result: 'srflx', settledClass: 'relay-udp' });
+    expect(v.directPath.state, 'this call still says its own direct path was pending').to.equal('pending');
+    expect(v.reason).to.match(/^the NAT allowed the predicted srflx path: the same call with STUN only settled on .*in this call the agents nominated the relay that answered first \(the relay was nominated while B host\/udp/);
+  });
+
+  it('relay-first-pending stays unexpected when the call with STUN only did not settle the predicted class, naming what it did', () => {
+    const { input } = fixture('relay-first-pending');
+    const first = judgeCall(input);
+    for (const name of ['fail-by-mechanism', 'mapping-prflx', 'fail-dead-stun']) {
+      const retest = judgeCall(fixture(name).input);
+      const v = withDirectRetest(first, input.expected, retest);
+      expect(v.status, name).to.equal('unexpected');
+      expect(v.result, name).to.equal(first.result);
+      expect(v.reason, name).to.include(`the same call with STUN only did not show the srflx path either: ${retest.status}, ${retest.reason}`);
+    }
+    expect(relayFirstPending(judgeCall(fixture('leaky-firewall').input)), 'a relay where no direct path was predicted is never retested').to.equal(false);
   });
 
   it('the same call with every direct check ended unanswered: the NAT did not allow the path, unexpected', () => {

@@ -329,6 +329,23 @@ function relayFirst(expected: Prediction, cls: OutcomeClass, direct: DirectPath,
   return core('unexpected', cls, `no direct check succeeded and none was pending when the relay was nominated: ${why}, where the oracle predicted ${expected.outcome} (${expected.reason})`);
 }
 
+/** A relay settled while the predicted direct path was still being checked (relayFirst): the direct path was never tested. */
+export const relayFirstPending = (v: Verdict): boolean => v.status === 'unexpected' && v.directPath.state === 'pending' && v.result.endsWith(RELAY_FIRST_PENDING);
+
+/**
+ * A relay-first call (relayFirstPending) decided by the call that tests its direct path alone: the
+ * same hosts and engines with STUN only. The NATs allowed the predicted path when that call
+ * settled a class the prediction accepts, as its own verdict passed; this call's agents then only
+ * nominated the relay that answered first, and the verdict says both. Otherwise it stays unexpected.
+ */
+export function withDirectRetest(first: Verdict, expected: Prediction, retest: Verdict): Verdict {
+  const cls = retest.settledClass;
+  if (retest.status === 'pass' && cls !== null && outcomeMatches(expected, cls)) {
+    return { ...first, status: 'pass', result: expected.outcome, reason: `the NAT allowed the predicted ${expected.outcome} path: the same call with STUN only ${retest.reason}; in this call the agents nominated the relay that answered first (${first.reason})` };
+  }
+  return { ...first, reason: `${first.reason}; the same call with STUN only did not show the ${expected.outcome} path either: ${retest.status}, ${retest.reason}` };
+}
+
 /** What a side's configuration lets it gather: each must be there for a failure to mean anything. */
 function needs(p: Peer, ice: IceConfig): { type: CandidateType; relayProtocol: RelayProtocol | null }[] {
   const all = ice.policy === 'all';

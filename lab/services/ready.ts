@@ -3,6 +3,7 @@ import { LabError } from '../topology/errors.ts';
 import type { PlannedReady, PlannedService } from '../topology/topology.ts';
 import { run } from '../network/run.ts';
 import { procNetAddress } from '../turn/coturn.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A started process of a service: its pid (inside the service's namespace) and how it ended, once it has. */
 export interface Running {
@@ -15,7 +16,6 @@ export interface Running {
 
 const POLL_MS = 50;
 const LOG_LINES = 15;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The last lines of a log, for an error message. */
 export function logTail(logFile: string, lines = LOG_LINES): string {

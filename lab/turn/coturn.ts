@@ -9,6 +9,7 @@ import { MACHINE_CACHE, readCached, writeCached } from '../network/machine-cache
 import type { StartedNetwork } from '../network/network.ts';
 import { run, runScript } from '../network/run.ts';
 import { launchContainer } from './container.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const TURN_PORTS = { udp: 3478, tcp: 3478, tls: 5349, alternate: 3479, firewallFriendly: 443 } as const;
 export const REALM = 'icelab.test';
@@ -334,7 +335,6 @@ export async function waitForStun(net: StartedNetwork, turn: PlannedTurn, pid: n
   void exited.then((c) => (dead = c));
   // After a second, ask STUN anyway (a build that binds differently, or logs elsewhere).
   let last = pid === undefined ? '' : await listening(pid, turn, logFile, exited, 1000);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   // At least one request once the sockets are there: a main thread busy elsewhere (a browser launching
   // beside the server) may have used up the time meanwhile, which says nothing about the server.
   for (let tries = 0; dead === null && (tries === 0 || Date.now() - t0 < timeoutMs); tries++) {

@@ -8,6 +8,7 @@ import { twinHost } from '../../lab/topology/topology.ts';
 import { apiPage, evidenceRoot, gate, suiteEngines, suiteEnv, unavailable } from '../support/fixture.ts';
 import { API_HTML, API_PAGES, labServers, openApi, runCheck, type Observation } from './api-page.ts';
 import { CLAIMS, GUIDE_EXAMPLE, type Claim } from './claims.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const engines = suiteEngines();
 const verdicts = new Map<string, Partial<Record<EngineName, ClaimVerdict>>>();
@@ -24,7 +25,6 @@ async function runExample(ctx: Context, engine: EngineName, claim: Claim & { che
     await page.addScriptTag({ content: GUIDE_EXAMPLE });
     // The example logs success or failure once the offer is set; candidates would follow within
     // milliseconds (a local host candidate), so 2 s after that is plenty.
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const t0 = Date.now();
     while (Date.now() - t0 < 5000 && !logs.some((l) => /successfully|Error|uncaught/.test(l))) await sleep(50);
     if (claim.check.expect === 'logs-candidates') await sleep(2000);

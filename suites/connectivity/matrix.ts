@@ -1,7 +1,7 @@
 import { ENGINES, type EngineName } from '../../lab/browsers/engines.ts';
 import type { CallSpec, MediaKind } from '../../lab/scenario/call.ts';
 import { PRESET_NAMES, type PresetName } from '../../lab/topology/nat.ts';
-import { twinHost } from '../../lab/topology/topology.ts';
+import { lanesOf, presetHost } from '../../lab/topology/topology.ts';
 import type { IceTransport } from '../../lab/turn/coturn.ts';
 
 /** The ICE configurations of the matrix, by the name reports and `--ice` use. */
@@ -56,6 +56,23 @@ export function caseId(c: Pick<MatrixCase, 'a' | 'b' | 'iceName'>): string {
 }
 
 /**
+ * Each case's hosts: a preset's first host, or its twin when both ends have that preset. The
+ * cases of a preset with several lanes (SUITE_LANES) take them in turn, in id order, so a case
+ * always runs on the same hosts and its command reproduces it.
+ */
+function assignHosts(cases: MatrixCase[]): void {
+  const next = new Map<PresetName, number>();
+  for (const c of cases) {
+    const laned = [c.a.preset, c.b.preset].find((p) => lanesOf(p) > 1);
+    const lane = laned ? (next.get(laned) ?? 0) : 0;
+    if (laned) next.set(laned, (lane + 1) % lanesOf(laned));
+    const host = (p: PresetName, twin: boolean) => presetHost(p, 2 * (lane % lanesOf(p)) + Number(twin));
+    c.spec.a.host = host(c.a.preset, false);
+    c.spec.b.host = host(c.b.preset, c.a.preset === c.b.preset);
+  }
+}
+
+/**
  * The matrix as data: ordered engine pairs × NAT cases. Sharding is deterministic: cases sorted by
  * id, shard i of n takes every n-th from position i, so n machines cover the matrix exactly once.
  */
@@ -74,12 +91,13 @@ export function matrixCases(opts: { engines: readonly EngineName[]; selection: '
           a,
           b,
           iceName,
-          spec: { a: { engine: ea, host: pa }, b: { engine: eb, host: pa === pb ? twinHost(pb) : pb }, ice: cfg.ice, policy: cfg.policy, media: MEDIA[opts.selection], connectTimeoutMs: opts.connectTimeoutMs ?? 5000 },
+          spec: { a: { engine: ea, host: pa }, b: { engine: eb, host: pb }, ice: cfg.ice, policy: cfg.policy, media: MEDIA[opts.selection], connectTimeoutMs: opts.connectTimeoutMs ?? 5000 },
         });
       }
     }
   }
   cases.sort((x, y) => (x.id < y.id ? -1 : 1));
+  assignHosts(cases);
   const s = opts.shard;
   return s ? cases.filter((_, i) => i % s.total === s.index - 1) : cases;
 }

@@ -11,6 +11,7 @@ import { Call, type CallSpec } from '../../lab/scenario/call.ts';
 import { callStory, labelCall } from '../../lab/report/call-report.ts';
 import { attachDir, evidenceRoot, gate, safeName, suiteEngines, skipUnavailable, suiteEnv, unavailable, type SuiteEnv } from '../support/fixture.ts';
 import { ExpiryWatch, linkDrops, natMappings, suspendHost, waitFor, type NatMapping } from './probes.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const engines = suiteEngines();
 // Every engine calls Chromium, the reference peer: chromium↔chromium, firefox↔chromium, webkit↔chromium.
@@ -24,7 +25,6 @@ const HOST_B = 'full-cone';
 
 const UP = (s: string) => s === 'connected' || s === 'completed';
 const DOWN = (s: string) => s === 'disconnected' || s === 'failed' || s === 'closed';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long data may take to flow again after an ICE restart. */
 const RECOVER_MS = 10_000;
 

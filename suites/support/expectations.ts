@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { LabError } from '../../lab/topology/errors.ts';
 import { ENGINES, type EngineName } from '../../lab/browsers/engines.ts';
 import { PRESET_NAMES } from '../../lab/topology/nat.ts';
+import { RELAY_FIRST_PENDING } from '../../lab/scenario/verdict.ts';
 
 /**
  * Known deviations, so CI gates only on the unexpected. An entry says: for tests whose id matches
@@ -14,8 +15,8 @@ import { PRESET_NAMES } from '../../lab/topology/nat.ts';
  * exception: the spec result passes too, so one that no longer happens fails nothing.
  *
  * A connectivity entry names one call (no `*`, NAT presets spelled out) and the prediction it stands
- * in for (`insteadOf`): a result the verdict qualifies by its evidence ("relay-udp, nominated while
- * direct checks were pending") can then be accepted there and nowhere else.
+ * in for (`insteadOf`), and is accepted there and nowhere else. A relay nominated while the direct
+ * path was still being checked is no entry: the same call with STUN only decides it (runCall).
  */
 /** connectivity/<engine>@<preset>--<engine>@<preset>/<ice>[/flow] (suites/connectivity/matrix.ts caseId). */
 const CONNECTIVITY_ID = /^connectivity\/[a-z]+@([a-z-]+)--[a-z]+@([a-z-]+)\/[a-z-]+(\/[a-z]+)?$/;
@@ -43,6 +44,9 @@ export const ExpectationSchema = z
       ctx.addIssue({ code: 'custom', path: ['test'], message: `"${e.test}": a connectivity entry names one call, connectivity/<engine>@<preset>--<engine>@<preset>/<ice>, with NAT presets of ${PRESET_NAMES.join(', ')} and no *` });
     }
     if (!e.insteadOf) ctx.addIssue({ code: 'custom', path: ['insteadOf'], message: 'a connectivity entry says which predicted class it replaces (insteadOf: srflx)' });
+    if (e.result.endsWith(RELAY_FIRST_PENDING)) {
+      ctx.addIssue({ code: 'custom', path: ['result'], message: `"${e.result}" is decided by the same call with STUN only (lab/scenario/call.ts runCall), not listed: remove the entry` });
+    }
   });
 export type Expectation = z.infer<typeof ExpectationSchema>;
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { AssertionError } from 'chai';
@@ -165,7 +165,9 @@ export function serviceLogsFrom(lab: StartedLab): (dir: string) => void {
 export async function attachDir(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
   const types: Record<string, string> = { json: 'application/json', pcap: 'application/vnd.tcpdump.pcap', sdp: 'text/plain', log: 'text/plain', txt: 'text/plain', html: 'text/html' };
-  for (const f of readdirSync(dir).sort()) {
+  // A folder's files are attached as folder/file (a call's direct-retest/).
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort()) {
+    if (statSync(join(dir, f)).isDirectory()) continue;
     const ext = f.split('.').pop() ?? '';
     await allure.attachment(f, readFileSync(join(dir, f)), types[ext] ?? 'text/plain');
   }
