@@ -76,9 +76,9 @@ describe('icelab suite: run planning', () => {
     expect(matrixCases({ engines: ['chromium'], selection: 'pr' }).find((c) => c.a.preset === 'port-restricted-cone' && c.b.preset === 'port-restricted-cone')!.spec.b.host).to.equal('port-restricted-cone-2');
   });
 
-  it('runs every file that is not the matrix once: in the first worker of the first shard', () => {
+  it('runs every file that is not the matrix once, in shard 1: the longest suites first, each to the least loaded worker', () => {
     const files = [API, MATRIX, README_EXAMPLE];
-    expect(splitWorkers(files, {}, 3).map((w) => w.files)).to.deep.equal([files, [MATRIX], [MATRIX]]);
+    expect(splitWorkers(files, {}, 3).map((w) => w.files)).to.deep.equal([[API, MATRIX], [MATRIX, README_EXAMPLE], [MATRIX]]);
     expect(splitWorkers(files, { ICELAB_SHARD: '1/4' }, 1).map((w) => w.files)).to.deep.equal([files]);
     expect(splitWorkers(files, { ICELAB_SHARD: '3/4' }, 2).map((w) => w.files)).to.deep.equal([[MATRIX], [MATRIX]]);
     // Without the matrix there is nothing to split: the files run as asked.
@@ -98,6 +98,13 @@ describe('icelab suite: run planning', () => {
 
   it('one process when nothing is a matrix', () => {
     expect(splitWorkers(['/x/suites/api/a.test.ts'], {}, 3)).to.have.length(1);
+  });
+
+  it('two processes for the PR run: the resilience suite in one, api and turn in the other, each beside half the matrix', () => {
+    const [r1, r2, t] = ['/x/suites/resilience/resilience.test.ts', '/x/suites/resilience/more.test.ts', '/x/suites/turn/turn.test.ts'];
+    const workers = splitWorkers([API, MATRIX, README_EXAMPLE, t, r1, r2], {}, 2);
+    expect(workers.map((w) => w.files)).to.deep.equal([[MATRIX, r1, r2], [API, MATRIX, README_EXAMPLE, t]]);
+    expect(workers.map((w) => w.env.ICELAB_SHARD)).to.deep.equal(['1/2', '2/2']);
   });
 
   it('adds up summaries; a worker that left none counts as a failure', () => {

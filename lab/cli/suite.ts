@@ -91,23 +91,47 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
 const MATRIX_FILE = join('suites', 'connectivity', 'connectivity.test.ts');
 
 /**
- * Spreads the connectivity matrix over `n` processes: worker k runs shard k of n of the matrix
- * (within the --shard the run was given). Every other file runs once: in worker 1 of shard 1
- * (the others would repeat its results in every process and every CI shard). Shard i of m,
- * split k of n, is shard (i-1)+m(k-1)+1 of m·n: same cases, no overlap, still deterministic.
+ * Seconds a suite's files take in one process, the matrix aside (the PR main job of 2026-12-01,
+ * chromium+firefox, 220 s in all): what splitWorkers balances the processes by.
+ */
+const SUITE_SECONDS: Readonly<Record<string, number>> = { resilience: 90, api: 45, turn: 20, connectivity: 5 };
+const suiteOf = (file: string): string => /suites\/([^/]+)\//.exec(file)?.[1] ?? file;
+
+/** Files over `n` shares, a suite's files together: the longest suite first, to the least loaded share. */
+function balance(files: readonly string[], n: number): string[][] {
+  const load = Array.from({ length: n }, () => 0);
+  const owner = new Map<string, number>();
+  const suites = [...new Set(files.map(suiteOf))].sort((x, y) => (SUITE_SECONDS[y] ?? 10) - (SUITE_SECONDS[x] ?? 10));
+  for (const suite of suites) {
+    const i = load.indexOf(Math.min(...load));
+    owner.set(suite, i);
+    load[i]! += SUITE_SECONDS[suite] ?? 10;
+  }
+  return load.map((_, i) => files.filter((f) => owner.get(suiteOf(f)) === i));
+}
+
+/**
+ * Spreads a run over `n` processes, each with its own lab: worker k runs shard k of n of the
+ * connectivity matrix (within the --shard the run was given), and every other file runs once, in
+ * the worker balance() gives it (in shard 1 only: other shards would repeat its results). Shard i
+ * of m, split k of n, is shard (i-1)+m(k-1)+1 of m·n: same cases, no overlap, still deterministic.
+ * A worker with nothing to run is left out.
  */
 export function splitWorkers(files: string[], env: NodeJS.ProcessEnv, n: number): Worker[] {
   const base = parseShard(env.ICELAB_SHARD) ?? { index: 1, total: 1 };
-  const matrix = files.filter((f) => f.endsWith(MATRIX_FILE));
-  if (!matrix.length) return [{ files, env: { ...env, ICELAB_SUMMARY_FILE: join(REPORTS, 'summary-1.json') } }];
-  return Array.from({ length: n }, (_, i) => ({
-    files: i === 0 && base.index === 1 ? files : matrix,
+  const isMatrix = (f: string) => f.endsWith(MATRIX_FILE);
+  const matrix = files.filter(isMatrix);
+  const others = base.index === 1 || !matrix.length ? files.filter((f) => !isMatrix(f)) : [];
+  const shares = balance(others, matrix.length ? n : Math.min(n, Math.max(1, others.length)));
+  const count = shares.length;
+  return shares.map((own, i) => ({
+    files: files.filter((f) => isMatrix(f) || own.includes(f)),
     env: {
       ...env,
-      ICELAB_SHARD: `${base.index + base.total * i}/${base.total * n}`,
+      ...(matrix.length ? { ICELAB_SHARD: `${base.index + base.total * i}/${base.total * count}` } : {}),
       ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`),
       // Each worker brings up its own lab: a fixed lab name gets the worker's number (ci → ci1, ci2).
-      ...(env.ICELAB_LAB_ID && n > 1 ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}${i + 1}` } : {}),
+      ...(env.ICELAB_LAB_ID && count > 1 ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}${i + 1}` } : {}),
     },
   }));
 }
