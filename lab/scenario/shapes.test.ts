@@ -138,14 +138,19 @@ describe('ICE-TCP where UDP is blocked and TCP is not @integration', function ()
   const shape = shapeLab({ hosts: [{ name: 'pat', nat: 'open', firewall: { udp: 'block' } }, { name: 'quinn', nat: 'open' }] });
 
   it('no direct TCP pair forms: both engines offer active TCP candidates only, so the call relays over TURN/TCP (chromium ↔ firefox, both ways)', async () => {
+    // Chromium stops gathering once a connection is writable: at the public end (quinn) that can
+    // come before its TCP phase, so each engine must have gathered TCP candidates in one of the calls.
+    const gathered = { chromium: 0, firefox: 0 };
     for (const [ea, eb] of [['chromium', 'firefox'], ['firefox', 'chromium']] as const) {
       const r = await shape.call({ a: { engine: ea, host: 'pat' }, b: { engine: eb, host: 'quinn' }, ice: ['turn-tcp'] }, 'relay-tcp');
       for (const peer of ['a', 'b'] as const) {
         const tcp = tcpCandidates(r, peer);
-        expect(tcp, `${r.peers[peer].engine} gathers TCP host candidates`).not.to.deep.equal([]);
+        gathered[r.peers[peer].engine as 'chromium' | 'firefox'] += tcp.length;
         expect(tcp.filter((c) => !/ typ host tcptype active\b/.test(c)), `${r.peers[peer].engine}'s TCP candidates other than active host ones`).to.deep.equal([]);
       }
     }
+    expect(gathered.chromium, 'chromium gathered TCP host candidates in one of the calls').to.be.above(0);
+    expect(gathered.firefox, 'firefox gathered TCP host candidates in one of the calls').to.be.above(0);
   });
 });
 
