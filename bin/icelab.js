@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the built JavaScript in dist/ (npm's prepare step builds it). When a file under lab/ is newer
-// than the build (an edit in a checkout), runs the TypeScript through tsx instead: a stale build
-// never shadows an edit. An installed package always runs its build. The check is one stat per source file, about a millisecond.
+// than the build (an edit in a checkout; tests are not built), runs the TypeScript through tsx
+// instead: a stale build never shadows an edit. An installed package always runs its build. The check is one stat per source file, about a millisecond.
 import { readdirSync, statSync } from 'node:fs';
 
 const root = new URL('../', import.meta.url);
@@ -17,7 +17,7 @@ const installed = root.pathname.includes('/node_modules/');
 const fresh =
   builtAt > 0 &&
   (installed ||
-    readdirSync(new URL('lab/', root), { recursive: true, encoding: 'utf8' }).every((f) => !/\.(ts|c?js)$/.test(f) || statSync(new URL(`lab/${f}`, root)).mtimeMs <= builtAt));
+    readdirSync(new URL('lab/', root), { recursive: true, encoding: 'utf8' }).every((f) => !/\.(ts|c?js)$/.test(f) || /\.test\.ts$/.test(f) || statSync(new URL(`lab/${f}`, root)).mtimeMs <= builtAt));
 
 if (fresh) await import('../dist/lab/cli/main.js');
 else {
