@@ -73,7 +73,9 @@ describe('icelab suite: run planning', () => {
     expect([laneOf(both.spec.a.host), laneOf(both.spec.b.host)]).to.satisfy(([x, y]: number[]) => x === y);
     const byId = new Map(full.map((c) => [c.id, c.spec]));
     for (const c of matrixCases({ engines: ['chromium', 'firefox'], selection: 'full', shard: { index: 2, total: 3 } })) expect(c.spec, c.id).to.deep.equal(byId.get(c.id));
-    expect(matrixCases({ engines: ['chromium'], selection: 'pr' }).find((c) => c.a.preset === 'port-restricted-cone' && c.b.preset === 'port-restricted-cone')!.spec.b.host).to.equal('port-restricted-cone-2');
+    const pr = matrixCases({ engines: ['chromium', 'firefox'], selection: 'pr' });
+    expect(pr.find((c) => c.a.preset === 'port-restricted-cone' && c.b.preset === 'port-restricted-cone')!.spec.b.host).to.equal('port-restricted-cone-2');
+    expect([...new Set(pr.flatMap((c) => [c.spec.a.host, c.spec.b.host]).filter((h) => h.startsWith('udp-blocked')))], 'the PR selection: one lane').to.deep.equal(['udp-blocked']);
   });
 
   it('runs every file that is not the matrix once, in shard 1: the longest suites first, each to the least loaded worker', () => {

@@ -57,16 +57,17 @@ export function caseId(c: Pick<MatrixCase, 'a' | 'b' | 'iceName'>): string {
 
 /**
  * Each case's hosts: a preset's first host, or its twin when both ends have that preset. The
- * cases of a preset with several lanes (SUITE_LANES) take them in turn, in id order, so a case
- * always runs on the same hosts and its command reproduces it.
+ * cases of a preset with several lanes (SUITE_LANES; the full selection only: the PR selection's
+ * few udp-blocked calls would only add browser launches) take them in turn, in id order, so a
+ * case always runs on the same hosts and its command reproduces it.
  */
-function assignHosts(cases: MatrixCase[]): void {
+function assignHosts(cases: MatrixCase[], lanes: (p: PresetName) => number): void {
   const next = new Map<PresetName, number>();
   for (const c of cases) {
-    const laned = [c.a.preset, c.b.preset].find((p) => lanesOf(p) > 1);
+    const laned = [c.a.preset, c.b.preset].find((p) => lanes(p) > 1);
     const lane = laned ? (next.get(laned) ?? 0) : 0;
-    if (laned) next.set(laned, (lane + 1) % lanesOf(laned));
-    const host = (p: PresetName, twin: boolean) => presetHost(p, 2 * (lane % lanesOf(p)) + Number(twin));
+    if (laned) next.set(laned, (lane + 1) % lanes(laned));
+    const host = (p: PresetName, twin: boolean) => presetHost(p, 2 * (lane % lanes(p)) + Number(twin));
     c.spec.a.host = host(c.a.preset, false);
     c.spec.b.host = host(c.b.preset, c.a.preset === c.b.preset);
   }
@@ -97,7 +98,7 @@ export function matrixCases(opts: { engines: readonly EngineName[]; selection: '
     }
   }
   cases.sort((x, y) => (x.id < y.id ? -1 : 1));
-  assignHosts(cases);
+  assignHosts(cases, opts.selection === 'full' ? lanesOf : () => 1);
   const s = opts.shard;
   return s ? cases.filter((_, i) => i % s.total === s.index - 1) : cases;
 }
