@@ -14,10 +14,10 @@ const builtAt = (() => {
 })();
 // An installed copy is never edited, and unpacking gives lab/ newer times than dist/.built.
 const installed = root.pathname.includes('/node_modules/');
+const built = (f) => /\.(ts|c?js)$/.test(f) && !/\.test\.ts$/.test(f);
 const fresh =
   builtAt > 0 &&
-  (installed ||
-    readdirSync(new URL('lab/', root), { recursive: true, encoding: 'utf8' }).every((f) => !/\.(ts|c?js)$/.test(f) || /\.test\.ts$/.test(f) || statSync(new URL(`lab/${f}`, root)).mtimeMs <= builtAt));
+  (installed || readdirSync(new URL('lab/', root), { recursive: true, encoding: 'utf8' }).every((f) => !built(f) || statSync(new URL(`lab/${f}`, root)).mtimeMs <= builtAt));
 
 if (fresh) await import('../dist/lab/cli/main.js');
 else {

@@ -45,12 +45,13 @@ export function callStory(r: CallResult): string {
     Object.entries(r.peers[side].media)
       .map(([k, v]) => `${k} ${v.flowing ? 'flowing' : 'NOT flowing'} (${v.packetsReceived} packets)`)
       .join(', ') || 'no media';
+  const retest = r.directRetest;
   return [
     `**Expected:** ${r.expected.outcome}${r.expected.alsoAccept?.length ? ` (or ${r.expected.alsoAccept.join('/')})` : ''} — ${r.expected.reason}`,
     `**Observed:** ${r.observed} (${r.outcome}${r.reason ? `: ${r.reason}` : ''})`,
     `**Verdict:** ${r.verdict.status} — ${r.verdict.reason}`,
     `**Direct path:** ${r.verdict.directPath.state}${r.verdict.directPath.pair ? ` (${r.verdict.directPath.pair})` : ''}; **nominated first:** ${nominationText(r.verdict)}`,
-    ...(r.directRetest ? [`**Direct path re-tested with STUN only:** ${r.directRetest.verdict.status} — ${r.directRetest.verdict.reason} (evidence in direct-retest/; \`${r.directRetest.command}\`)`] : []),
+    ...(retest ? [`**Direct path re-tested with STUN only:** ${retest.verdict.status} — ${retest.verdict.reason} (evidence in direct-retest/; \`${retest.command}\`)`] : []),
     `**Selected pair (A):** ${pair(r.selectedPair)}${r.settled ? '' : ' — not settled'}`,
     `**Timings:** connected ${r.timings.connectedMs ?? '—'} ms, settled ${r.timings.settledMs ?? '—'} ms after the offer, data RTT ${r.timings.dataRttMs ?? '—'} ms`,
     `**Media at A:** ${flow('a')}; **at B:** ${flow('b')}`,

@@ -479,21 +479,35 @@ export class Call implements AsyncDisposable {
    * no pair answered), with no new candidate or pair on either side meanwhile; false at `until`.
    */
   async #failProven(from: number, until: number): Promise<boolean> {
-    const { a, b } = this.#peers;
     let seen = '';
     let quietFrom = performance.now();
     while (performance.now() + FAIL_POLL_MS < until) {
       await sleep(FAIL_POLL_MS);
-      const [evA, evB, pa, pb, sa, sb] = await Promise.all([a.call<AgentEvidence>('evidence'), b.call<AgentEvidence>('evidence'), a.call<PairSnapshot>('pairsNow'), b.call<PairSnapshot>('pairsNow'), a.call<LocalCandidateStats[]>('stats'), b.call<LocalCandidateStats[]>('stats')]);
-      const checks = { a: peerChecks(evA, pa, sa), b: peerChecks(evB, pb, sb) };
+      const checks = await this.#checksNow();
       const now = JSON.stringify([checks.a, checks.b].map((c) => [c.gathered.length, c.received.length, c.final.pairs.map((p) => p.id).sort()]));
       if (now !== seen) [seen, quietFrom] = [now, performance.now()];
-      else if (performance.now() - quietFrom >= FAIL_PROOF_MS && judgeCall({ expected: this.expected, connected: false, settled: false, checks, ...oracleInput(this.#lab, this.spec) }).status === 'pass') {
+      else if (performance.now() - quietFrom >= FAIL_PROOF_MS && this.#failsAsPredicted(checks)) {
         this.#failProvenMs = since(from);
         return true;
       }
     }
     return false;
+  }
+
+  /** Both peers' ICE evidence as it is now (the verdict's input), their current pairs as `final`. */
+  async #checksNow(): Promise<VerdictInput['checks']> {
+    const read = async (p: Peer) => {
+      const [ev, pairs, stats] = await Promise.all([p.call<AgentEvidence>('evidence'), p.call<PairSnapshot>('pairsNow'), p.call<LocalCandidateStats[]>('stats')]);
+      return peerChecks(ev, pairs, stats);
+    };
+    const [a, b] = await Promise.all([read(this.#peers.a), read(this.#peers.b)]);
+    return { a, b };
+  }
+
+  /** The verdict on these checks, unconnected, is the predicted failure. */
+  #failsAsPredicted(checks: VerdictInput['checks']): boolean {
+    const input: VerdictInput = { expected: this.expected, connected: false, settled: false, checks, ...oracleInput(this.#lab, this.spec) };
+    return judgeCall(input).status === 'pass';
   }
 
   /** The description a peer made, or the gathering timeout it ran into. */

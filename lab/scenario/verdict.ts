@@ -341,7 +341,8 @@ export const relayFirstPending = (v: Verdict): boolean => v.status === 'unexpect
 export function withDirectRetest(first: Verdict, expected: Prediction, retest: Verdict): Verdict {
   const cls = retest.settledClass;
   if (retest.status === 'pass' && cls !== null && outcomeMatches(expected, cls)) {
-    return { ...first, status: 'pass', result: expected.outcome, reason: `the NAT allowed the predicted ${expected.outcome} path: the same call with STUN only ${retest.reason}; in this call the agents nominated the relay that answered first (${first.reason})` };
+    const reason = `the NAT allowed the predicted ${expected.outcome} path: the same call with STUN only ${retest.reason}; in this call the agents nominated the relay that answered first (${first.reason})`;
+    return { ...first, status: 'pass', result: expected.outcome, reason };
   }
   return { ...first, reason: `${first.reason}; the same call with STUN only did not show the ${expected.outcome} path either: ${retest.status}, ${retest.reason}` };
 }

@@ -4,7 +4,10 @@ import { expect } from 'chai';
 
 const MODULE = new URL('./temp-dir.ts', import.meta.url).href;
 /** A test process: makes a test dir, prints it, then ends as `end` says. */
-const child = (end: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const { testDir } = await import(${JSON.stringify(MODULE)}); console.log(testDir('sweep')); ${end}`], { encoding: 'utf8' });
+const child = (end: string) => {
+  const script = `const { testDir } = await import(${JSON.stringify(MODULE)}); console.log(testDir('sweep')); ${end}`;
+  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+};
 
 describe('testDir', () => {
   it('is removed when the test process exits, and after a kill -9 by the next test process', () => {
