@@ -51,7 +51,7 @@ describe('icelab suite: run planning', () => {
     });
     expect([...ran].sort()).to.deep.equal([...all].sort());
     expect(new Set(workers.map((w) => w.env.ICELAB_SUMMARY_FILE)).size).to.equal(4);
-    const named = splitWorkers([MATRIX], { ICELAB_LAB_ID: 'ci' }, 2);
+    const named = splitWorkers([MATRIX], { ICELAB_LAB_ID: 'ci', ICELAB_MATRIX: 'full' }, 2);
     expect(named.map((w) => w.env.ICELAB_LAB_ID)).to.deep.equal(['ci1', 'ci2']);
     // What the lab itself accepts as a name: a worker id it refuses would fail every worker at start.
     for (const w of named) expect(LAB_ID.test(w.env.ICELAB_LAB_ID!), w.env.ICELAB_LAB_ID).to.equal(true);
@@ -80,7 +80,9 @@ describe('icelab suite: run planning', () => {
 
   it('runs every file that is not the matrix once, in shard 1: the longest suites first, each to the least loaded worker', () => {
     const files = [API, MATRIX, README_EXAMPLE];
-    expect(splitWorkers(files, {}, 3).map((w) => w.files)).to.deep.equal([[API, MATRIX], [MATRIX, README_EXAMPLE], [MATRIX]]);
+    expect(splitWorkers(files, { ICELAB_MATRIX: 'full' }, 3).map((w) => w.files)).to.deep.equal([[API, MATRIX], [MATRIX, README_EXAMPLE], [MATRIX]]);
+    // The PR matrix is not split (each half took as long as the whole): it is balanced as one unit.
+    expect(splitWorkers(files, {}, 3).map((w) => w.files)).to.deep.equal([[MATRIX], [API], [README_EXAMPLE]]);
     expect(splitWorkers(files, { ICELAB_SHARD: '1/4' }, 1).map((w) => w.files)).to.deep.equal([files]);
     expect(splitWorkers(files, { ICELAB_SHARD: '3/4' }, 2).map((w) => w.files)).to.deep.equal([[MATRIX], [MATRIX]]);
     // Without the matrix there is nothing to split: the files run as asked.
@@ -102,11 +104,14 @@ describe('icelab suite: run planning', () => {
     expect(splitWorkers(['/x/suites/api/a.test.ts'], {}, 3)).to.have.length(1);
   });
 
-  it('two processes for the PR run: the resilience suite in one, api and turn in the other, each beside half the matrix', () => {
+  it('two processes for the PR run: resilience and turn in one, the PR matrix, api and the README example in the other', () => {
     const [r1, r2, t] = ['/x/suites/resilience/resilience.test.ts', '/x/suites/resilience/more.test.ts', '/x/suites/turn/turn.test.ts'];
     const workers = splitWorkers([API, MATRIX, README_EXAMPLE, t, r1, r2], {}, 2);
-    expect(workers.map((w) => w.files)).to.deep.equal([[MATRIX, r1, r2], [API, MATRIX, README_EXAMPLE, t]]);
-    expect(workers.map((w) => w.env.ICELAB_SHARD)).to.deep.equal(['1/2', '2/2']);
+    expect(workers.map((w) => w.files)).to.deep.equal([[t, r1, r2], [API, MATRIX, README_EXAMPLE]]);
+    expect(workers.map((w) => w.env.ICELAB_SHARD)).to.deep.equal([undefined, undefined]);
+    const full = splitWorkers([API, MATRIX, README_EXAMPLE, t, r1, r2], { ICELAB_MATRIX: 'full' }, 2);
+    expect(full.map((w) => w.files)).to.deep.equal([[MATRIX, r1, r2], [API, MATRIX, README_EXAMPLE, t]]);
+    expect(full.map((w) => w.env.ICELAB_SHARD)).to.deep.equal(['1/2', '2/2']);
   });
 
   it('adds up summaries; a worker that left none counts as a failure', () => {

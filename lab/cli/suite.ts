@@ -92,43 +92,50 @@ const MATRIX_FILE = join('suites', 'connectivity', 'connectivity.test.ts');
 
 /**
  * Seconds a suite's files take in one process, the matrix aside (the PR main job of 2026-12-01,
- * chromium+firefox, 220 s in all): what splitWorkers balances the processes by.
+ * chromium+firefox, 220 s in all): what splitWorkers balances the processes by. The PR matrix is
+ * balanced as a whole (MATRIX_PR_SECONDS): split, each half took as long as the whole, as each
+ * process launched its own browsers for it.
  */
 const SUITE_SECONDS: Readonly<Record<string, number>> = { resilience: 90, api: 45, turn: 20, connectivity: 5 };
+const MATRIX_PR_SECONDS = 60;
 const suiteOf = (file: string): string => /suites\/([^/]+)\//.exec(file)?.[1] ?? file;
+const isMatrix = (f: string) => f.endsWith(MATRIX_FILE);
+/** What balance() keeps together: a suite's files, or the PR matrix on its own. */
+const unitOf = (file: string): string => (isMatrix(file) ? 'matrix' : suiteOf(file));
+const unitSeconds = (unit: string): number => (unit === 'matrix' ? MATRIX_PR_SECONDS : (SUITE_SECONDS[unit] ?? 10));
 
-/** Files over `n` shares, a suite's files together: the longest suite first, to the least loaded share. */
+/** Files over `n` shares, a unit's files together: the longest unit first, to the least loaded share. */
 function balance(files: readonly string[], n: number): string[][] {
   const load = Array.from({ length: n }, () => 0);
   const owner = new Map<string, number>();
-  const suites = [...new Set(files.map(suiteOf))].sort((x, y) => (SUITE_SECONDS[y] ?? 10) - (SUITE_SECONDS[x] ?? 10));
-  for (const suite of suites) {
+  const units = [...new Set(files.map(unitOf))].sort((x, y) => unitSeconds(y) - unitSeconds(x));
+  for (const unit of units) {
     const i = load.indexOf(Math.min(...load));
-    owner.set(suite, i);
-    load[i]! += SUITE_SECONDS[suite] ?? 10;
+    owner.set(unit, i);
+    load[i]! += unitSeconds(unit);
   }
-  return load.map((_, i) => files.filter((f) => owner.get(suiteOf(f)) === i));
+  return load.map((_, i) => files.filter((f) => owner.get(unitOf(f)) === i));
 }
 
 /**
- * Spreads a run over `n` processes, each with its own lab: worker k runs shard k of n of the
- * connectivity matrix (within the --shard the run was given), and every other file runs once, in
- * the worker balance() gives it (in shard 1 only: other shards would repeat its results). Shard i
- * of m, split k of n, is shard (i-1)+m(k-1)+1 of m·n: same cases, no overlap, still deterministic.
- * A worker with nothing to run is left out.
+ * Spreads a run over `n` processes, each with its own lab. The full matrix is split: worker k runs
+ * shard k of n of it (within the --shard the run was given; shard i of m, split k of n, is shard
+ * (i-1)+m(k-1)+1 of m·n: same cases, no overlap, still deterministic). Every other file, and the PR
+ * matrix, runs once, in the worker balance() gives it (in shard 1 only: other shards would repeat
+ * its results). A worker with nothing to run is left out.
  */
 export function splitWorkers(files: string[], env: NodeJS.ProcessEnv, n: number): Worker[] {
   const base = parseShard(env.ICELAB_SHARD) ?? { index: 1, total: 1 };
-  const isMatrix = (f: string) => f.endsWith(MATRIX_FILE);
-  const matrix = files.filter(isMatrix);
-  const others = base.index === 1 || !matrix.length ? files.filter((f) => !isMatrix(f)) : [];
-  const shares = balance(others, matrix.length ? n : Math.min(n, Math.max(1, others.length)));
+  const split = env.ICELAB_MATRIX === 'full' || base.total > 1 ? files.filter(isMatrix) : [];
+  const rest = files.filter((f) => !split.includes(f));
+  const others = base.index === 1 || !split.length ? rest : [];
+  const shares = balance(others, split.length ? n : Math.min(n, Math.max(1, new Set(others.map(unitOf)).size)));
   const count = shares.length;
   return shares.map((own, i) => ({
-    files: files.filter((f) => isMatrix(f) || own.includes(f)),
+    files: files.filter((f) => split.includes(f) || own.includes(f)),
     env: {
       ...env,
-      ...(matrix.length ? { ICELAB_SHARD: `${base.index + base.total * i}/${base.total * count}` } : {}),
+      ...(split.length ? { ICELAB_SHARD: `${base.index + base.total * i}/${base.total * count}` } : {}),
       ICELAB_SUMMARY_FILE: join(REPORTS, `summary-${i + 1}.json`),
       // Each worker brings up its own lab: a fixed lab name gets the worker's number (ci → ci1, ci2).
       ...(env.ICELAB_LAB_ID && count > 1 ? { ICELAB_LAB_ID: `${env.ICELAB_LAB_ID}${i + 1}` } : {}),
