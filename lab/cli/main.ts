@@ -26,7 +26,8 @@ Usage:
                                               run suites (one lab, browsers reused) into
                                               reports/allure-results, then the Allure report;
                                               exit 1 on any unexpected result; --parallel spreads
-                                              the matrix over n processes (a lab and browsers each)
+                                              the suites over n processes (a lab and browsers each;
+                                              default 2 on 2+ cores, 1 for --matrix full or --shard)
   icelab connect --a <engine>@<host> --b <engine>@<host> --ice <list|none> [--policy relay]
               [--bundle-policy balanced|max-bundle|max-compat] [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
               [--turn process|container] [--pcap] [--headed] [--keep] [--json]

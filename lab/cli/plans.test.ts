@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { expect } from 'chai';
 import { matrixCases } from '../../suites/connectivity/matrix.ts';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -98,6 +99,15 @@ describe('icelab suite: run planning', () => {
   it('--headed without a display is bad input naming the fix, not a browser launch failure', () => {
     expect(message(() => planSuiteRun(suite({ headed: true }), {}))).to.match(/--headed: no display.*xvfb-run/s);
     expect(() => planSuiteRun(suite({ headed: true }), { DISPLAY: ':99' })).not.to.throw();
+  });
+
+  it('two processes by default on two cores or more, one for the full matrix or a shard', () => {
+    const two = availableParallelism() >= 2 ? 2 : 1;
+    expect(planSuiteRun(suite({}), {}).workers).to.have.length(two);
+    expect(planSuiteRun(suite({ suites: ['api'] }), {}).workers, 'one suite: one process').to.have.length(1);
+    expect(planSuiteRun(suite({ suites: ['connectivity'], matrix: 'full' }), {}).workers).to.have.length(1);
+    expect(planSuiteRun(suite({ shard: '1/4' }), {}).workers).to.have.length(1);
+    expect(planSuiteRun(suite({ parallel: '1' }), {}).workers).to.have.length(1);
   });
 
   it('one process when nothing is a matrix', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { usage } from './usage.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,9 +83,18 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
     env.ICELAB_HEADED = '1';
   }
   if (baseEnv.ICELAB_LAB_ID !== undefined) checkLabId(baseEnv.ICELAB_LAB_ID);
-  const parallel = o.parallel === undefined ? 1 : Number(o.parallel);
+  const parallel = o.parallel === undefined ? defaultParallel(o) : Number(o.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 16) throw usage(`--parallel: "${o.parallel}" is not a number of processes from 1 to 16`, 'e.g. --parallel 3 (each process runs its own lab and browsers)');
   return { suites, files, env, workers: splitWorkers(files, env, parallel) };
+}
+
+/**
+ * Processes when --parallel is not given: two on a machine with two cores or more for the PR
+ * selection (all suites on 2 cores: 146 s in two processes, 204-228 s in one, 2026-12-01), one for
+ * the full matrix and a shard of it (one process measured 348-359 s; not measured split).
+ */
+function defaultParallel(o: SuiteOptions): number {
+  return availableParallelism() >= 2 && o.matrix !== 'full' && !o.shard ? 2 : 1;
 }
 
 /** The one suite file that runs a share of its cases under ICELAB_SHARD (the connectivity matrix). */
