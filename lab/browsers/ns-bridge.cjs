@@ -33,35 +33,49 @@ if (ca && profile && args.includes('--profile')) {
   certutil(`import the lab CA ${ca}`, profile, ['-A', '-d', `sql:${profile}`, '-t', 'C,,', '-n', 'icelab-lab-ca', '-i', ca]);
 }
 
-const browser = spawn('ip', ['netns', 'exec', ns, exe, ...args], { stdio: ['ignore', 'inherit', 'pipe'] });
 const FORWARD = "const s=require('net').connect(+process.argv[1],'127.0.0.1');process.stdin.pipe(s).on('error',()=>{});s.pipe(process.stdout);s.on('error',()=>process.exit(1));s.on('close',()=>process.exit(0));";
-let pending = '';
-browser.stderr.on('data', (chunk) => {
-  pending += chunk.toString();
-  let nl;
-  while ((nl = pending.indexOf('\n')) >= 0) {
-    const line = pending.slice(0, nl + 1);
-    pending = pending.slice(nl + 1);
-    const m = /WebDriver BiDi listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-    if (!m) {
-      process.stderr.write(line);
-      continue;
-    }
-    const port = Number(m[1]);
-    const server = net.createServer((sock) => {
-      const fwd = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', FORWARD, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
-      sock.pipe(fwd.stdin).on('error', () => {});
-      fwd.stdout.pipe(sock).on('error', () => {});
-      sock.on('close', () => fwd.kill());
-      fwd.on('exit', () => sock.destroy());
-    });
-    server.on('error', (e) => {
-      process.stderr.write(`icelab ns-bridge: cannot listen on 127.0.0.1:${port} in the root namespace (${e.message})\n`);
-      browser.kill('SIGKILL');
-    });
-    // Pass the line on only once the bridge listens: Playwright connects as soon as it reads it.
-    server.listen(port, '127.0.0.1', () => process.stderr.write(line));
-  }
+/** Forwards one connection on the root namespace's port to the same port on the namespace's loopback. */
+function forward(sock, port) {
+  const fwd = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', FORWARD, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  sock.pipe(fwd.stdin).on('error', () => {});
+  fwd.stdout.pipe(sock).on('error', () => {});
+  sock.on('close', () => fwd.kill());
+  fwd.on('exit', () => sock.destroy());
+}
+
+// The port is chosen here, free in the root namespace, and given to Firefox: its namespace's
+// loopback has nothing else on it. (Firefox choosing one itself, port 0, could pick a port some
+// other process holds in the root namespace: EADDRINUSE, and the launch failed.)
+let port = 0;
+const server = net.createServer((sock) => forward(sock, port));
+server.on('error', (e) => {
+  process.stderr.write(`icelab ns-bridge: cannot listen on 127.0.0.1 in the root namespace (${e.message})\n`);
+  process.exit(1);
 });
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => browser.kill(sig));
-browser.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+server.listen(0, '127.0.0.1', () => {
+  port = server.address().port;
+  const argv = args.map((a) => (a === '--remote-debugging-port=0' ? `--remote-debugging-port=${port}` : a));
+  start(argv);
+});
+
+function start(argv) {
+  const browser = spawn('ip', ['netns', 'exec', ns, exe, ...argv], { stdio: ['ignore', 'inherit', 'pipe'] });
+  let pending = '';
+  browser.stderr.on('data', (chunk) => {
+    pending += chunk.toString();
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl + 1);
+      pending = pending.slice(nl + 1);
+      const m = /WebDriver BiDi listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      if (m && Number(m[1]) !== port) {
+        process.stderr.write(`icelab ns-bridge: Firefox listens on ${m[1]}, not on the port it was given (${port})\n`);
+        browser.kill('SIGKILL');
+      }
+      // Playwright connects as soon as it reads the line: the bridge already listens.
+      process.stderr.write(line);
+    }
+  });
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => browser.kill(sig));
+  browser.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+}

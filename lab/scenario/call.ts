@@ -321,6 +321,8 @@ export const SRFLX_FIRST_MS = 300;
  * ≈ 50 ms in turn). A call predicted to connect always waits the whole connect timeout.
  */
 export const FAIL_PROOF_MS = 2000;
+/** How long tcpdump may take to open the public segment's interface (--pcap). */
+const PCAP_READY_MS = 10_000;
 /** How often the proof reads both peers' evidence. */
 const FAIL_POLL_MS = 250;
 
@@ -425,11 +427,7 @@ export class Call implements AsyncDisposable {
       ...(this.spec.bundlePolicy ? { bundlePolicy: this.spec.bundlePolicy } : {}),
     };
     const media = this.spec.media ?? ['data'];
-    if (this.spec.pcap) {
-      this.#pcap = this.#lab.network.spawn('pub', ['tcpdump', '-i', 'br0', '-U', '-n', '-w', join(this.dir, 'wan.pcap')], { stdio: 'ignore' });
-      // tcpdump has no ready signal on stdio: give it time to open the interface before any packet of the call.
-      await sleep(300);
-    }
+    if (this.spec.pcap) this.#pcap = await this.#startPcap();
     const unreachable = this.#unreachable();
     const init = (p: Peer, role: 'offerer' | 'answerer') => p.call('init', { config, media, role, unreachable: unreachable[p.name], switchGraceMs: CHECK_GRACE_MS.switch, relayGraceMs: CHECK_GRACE_MS.relay, srflxFirstMs: this.#srflxFirst(p.spec) ? SRFLX_FIRST_MS : 0 });
     await Promise.all([init(a, 'offerer'), init(b, 'answerer')]);
@@ -680,6 +678,37 @@ export class Call implements AsyncDisposable {
       ? `within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`
       : `after ${this.#failProvenMs} ms, when the predicted failure's mechanism had held for ${FAIL_PROOF_MS} ms with no new candidate or pair`;
     return `not connected ${end} (A ${states.a}, B ${states.b})`;
+  }
+
+  /**
+   * tcpdump on the public segment, once it captures: it says "listening on br0" on stderr when the
+   * interface is open. --immediate-mode: without it the kernel hands packets over in blocks, and a
+   * call shorter than the block timeout ended with "0 packets captured, 139 received by filter".
+   */
+  async #startPcap(): Promise<ChildProcess> {
+    const pcap = this.#lab.network.spawn('pub', ['tcpdump', '-i', 'br0', '--immediate-mode', '-U', '-n', '-w', join(this.dir, 'wan.pcap')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    const listening = new Promise<void>((resolve, reject) => {
+      const fail = (why: string, hint: string) => reject(new LabError('ERR_PCAP', `tcpdump on the lab's public segment ${why}: ${said.trim() || 'no output'}`, { hint }));
+      const timer = setTimeout(() => fail(`did not start capturing within ${PCAP_READY_MS} ms`, 'the machine may be overloaded: run the call again'), PCAP_READY_MS);
+      pcap.stderr!.on('data', (d: Buffer) => {
+        said += d.toString();
+        if (!/listening on/.test(said)) return;
+        clearTimeout(timer);
+        resolve();
+      });
+      pcap.once('exit', (code) => {
+        clearTimeout(timer);
+        fail(`exited (${code}) before capturing`, 'is tcpdump installed (apt-get install tcpdump)?');
+      });
+    });
+    try {
+      await listening;
+      return pcap;
+    } catch (e) {
+      pcap.kill('SIGKILL');
+      throw e;
+    }
   }
 
   #stopPcap(): void {
