@@ -6,7 +6,8 @@ import { BrowserFleet, type PeerPage } from '../browsers/fleet.ts';
 import { startLab, type StartedLab } from '../lab.ts';
 import { LabError } from '../topology/errors.ts';
 import { judgeCall, type VerdictInput } from './verdict.ts';
-import { Call, FAIL_PROOF_MS, callTimings, connectCommand, DEFAULT_CONNECT_TIMEOUT_MS, PEER_PAGE, runCall, type CallPhases, type CallSpec, type ReproduceOptions } from './call.ts';
+import { Call, FAIL_PROOF_MS, callTimings, connectCommand, decidedByRetest, DEFAULT_CONNECT_TIMEOUT_MS, directOnly, PEER_PAGE, runCall, type CallPhases, type CallResult, type CallSpec, type ReproduceOptions } from './call.ts';
+import { predictOutcome } from './oracle.ts';
 import { testDir } from '../testing/temp-dir.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
@@ -50,6 +51,38 @@ describe('connectCommand: the command that reproduces a call', function () {
 });
 
 const PHASES: CallPhases = { openMs: 40, negotiateMs: 12, connectMs: 150, settleMs: 30, mediaMs: 90, evidenceMs: 8 };
+
+describe('a relay-first call decided by the same call with STUN only', function () {
+  const judged = (name: string) => {
+    const { input } = JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), 'utf8')) as { input: VerdictInput };
+    const expected = predictOutcome(input.sides.a, input.sides.b, input.ice);
+    return { expected, verdict: judgeCall({ ...input, expected }) };
+  };
+  const result = (name: string, more: Partial<CallResult> = {}): CallResult => {
+    const { expected, verdict } = judged(name);
+    return { expected, verdict, matches: verdict.status === 'pass', evidence: `/e/${name}`, command: `npx icelab connect ${name}`, ...(verdict.status === 'pass' ? {} : { reason: `${verdict.status}: ${verdict.reason}` }), ...more } as CallResult;
+  };
+
+  it('keeps every setting but the TURN servers and the relay policy', () => {
+    expect(directOnly({ ...SPEC, policy: 'relay', media: ['data', 'audio'] })).to.deep.equal({ ...SPEC, ice: ['stun'], policy: 'all', media: ['data', 'audio'] });
+  });
+
+  it('passes with no reason left when the retest settled the predicted class, and carries the retest', () => {
+    const first = result('relay-first-pending');
+    expect(first.reason).to.match(/^unexpected: /);
+    const d = decidedByRetest(first, result('local-prflx-race'));
+    expect(d).to.include({ matches: true, evidence: '/e/relay-first-pending' });
+    expect(d.reason).to.equal(undefined);
+    expect(d.verdict).to.include({ status: 'pass', result: 'srflx' });
+    expect(d.directRetest).to.include({ evidence: '/e/local-prflx-race', command: 'npx icelab connect local-prflx-race' });
+  });
+
+  it('stays unexpected, its reason naming what the retest showed, when the retest did not settle it', () => {
+    const d = decidedByRetest(result('relay-first-pending'), result('fail-by-mechanism'));
+    expect(d.matches).to.equal(false);
+    expect(d.reason).to.match(/^unexpected: .*the same call with STUN only did not show the srflx path either: pass, failed as predicted/);
+  });
+});
 
 describe('callTimings: one clock, from the first offer', function () {
   it('measures connected and settled from the offer, each peer on its own page clock', () => {

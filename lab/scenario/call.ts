@@ -773,11 +773,23 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
 export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string } = {}): Promise<CallResult> {
   const r = await callOnce(lab, fleet, spec, dir, opts);
   if (!relayFirstPending(r.verdict) || r.signalingErrors.length) return r;
-  const retest = await callOnce(lab, fleet, directOnly(spec), join(dir, 'direct-retest'), opts);
-  const verdict = withDirectRetest(r.verdict, r.expected, retest.verdict);
-  const decided: CallResult = { ...r, verdict, matches: verdict.status === 'pass', directRetest: { verdict: retest.verdict, evidence: retest.evidence, command: retest.command } };
+  const decided = decidedByRetest(r, await callOnce(lab, fleet, directOnly(spec), join(dir, 'direct-retest'), opts));
   await writeFile(join(dir, 'result.json'), JSON.stringify(decided, null, 2));
   return decided;
+}
+
+/** A relay-first call's result decided by its STUN-only retest (withDirectRetest), which goes with it. */
+export function decidedByRetest(r: CallResult, retest: CallResult): CallResult {
+  const verdict = withDirectRetest(r.verdict, r.expected, retest.verdict);
+  // Connected without signaling errors (relayFirstPending), so the verdict was the only reason.
+  const { reason: _first, ...rest } = r;
+  return {
+    ...rest,
+    verdict,
+    matches: verdict.status === 'pass',
+    ...(verdict.status === 'pass' ? {} : { reason: `${verdict.status}: ${verdict.reason}` }),
+    directRetest: { verdict: retest.verdict, evidence: retest.evidence, command: retest.command },
+  };
 }
 
 /** The call with its STUN server only, every other setting kept: what the NATs allow without a relay. */
