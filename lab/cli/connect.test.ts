@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileS
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { findEngine } from '../browsers/engines.ts';
+import { leftovers } from '../network/network.ts';
 import { testDir } from '../testing/temp-dir.ts';
 
 const BIN = new URL('../../bin/icelab.js', import.meta.url).pathname;
@@ -86,6 +87,34 @@ describe('icelab connect @integration', function () {
     } finally {
       rmSync(app, { recursive: true, force: true });
     }
+  });
+
+  it('--lab: calls in a lab that is up run in its call server, the second on the browsers the first launched; down removes it all', async () => {
+    const name = `cl${process.pid % 10_000}`;
+    const up = await icelab(['up', '--name', name, '--topology', 'full-cone,symmetric', '--json']);
+    expect(up.code, up.stderr).to.equal(0);
+    try {
+      const call = async () => {
+        const r = await icelab(['connect', '--lab', name, '--a', 'chromium@full-cone', '--b', 'firefox@symmetric', '--ice', 'stun', '--json']);
+        expect(r.code, r.stderr).to.equal(0);
+        return JSON.parse(r.stdout) as { observed: string; expected: string; matches: boolean; command: string; evidence: string; phases: { launchMs: Record<string, number> } };
+      };
+      const first = await call();
+      const second = await call();
+      for (const r of [first, second]) {
+        expect(r).to.include({ observed: 'prflx', expected: 'prflx', matches: true });
+        expect(r.command).to.include(`--lab ${name}`);
+        const files = readdirSync(r.evidence);
+        for (const f of ['result.json', 'timeline.txt', 'candidates-b.json', 'getstats-a.json', 'console-b.log', 'ice-checks.json', 'turnserver.log']) expect(files, f).to.include(f);
+      }
+      // The first call launched Firefox (seconds); the second found both browsers running.
+      expect(first.phases.launchMs['firefox@symmetric']).to.be.above(500);
+      expect(Math.max(...Object.values(second.phases.launchMs))).to.be.below(100);
+    } finally {
+      const down = await icelab(['down', '--name', name]);
+      expect(down.code, down.stderr).to.equal(0);
+    }
+    expect(await leftovers(name)).to.deep.equal([]);
   });
 
   it('bad input exits 2 naming the option, before any lab starts', async () => {

@@ -1,9 +1,10 @@
 import { usage } from './usage.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BrowserFleet, EngineUnavailableError } from '../browsers/fleet.ts';
+import { BrowserFleet, EngineUnavailableError, type LaunchedBrowser } from '../browsers/fleet.ts';
 import { browserType, findEngine, parseEngine } from '../browsers/engines.ts';
-import { startingLab, type StartedLab } from '../lab.ts';
+import { openLab, startingLab, type StartedLab } from '../lab.ts';
+import { callServer } from '../scenario/call-server.ts';
 import { runCall, type CallResult, type CallSpec, type MediaKind, type PeerSpec } from '../scenario/call.ts';
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { planTopology, twinHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
@@ -22,6 +23,8 @@ export interface ConnectOptions {
   /** `--topology`, read and planned: its host names are what `--a`/`--b` use; default: a host per preset named. */
   topology?: TopologyArg | undefined;
   turn?: TurnProviderName | undefined;
+  /** `--lab`: a lab that is up, whose hosts the call uses and whose browsers stay warm between calls. */
+  lab?: LabArg | undefined;
   trickle: boolean;
   pcap: boolean;
   headed: boolean;
@@ -45,6 +48,12 @@ function parsePeer(flag: '--a' | '--b', v: string | undefined, topology: unknown
   return { engine, host };
 }
 
+/** A lab that is up, as `--lab <name>` names it. */
+export interface LabArg {
+  id: string;
+  topology: Topology;
+}
+
 export interface ConnectPlan {
   spec: CallSpec;
   topology: Topology;
@@ -52,8 +61,13 @@ export interface ConnectPlan {
 
 /** Validates every option and builds the call and its lab's topology, before anything starts. */
 export function planConnect(o: ConnectOptions): ConnectPlan {
-  const a = parsePeer('--a', o.a, o.topology);
-  const b = parsePeer('--b', o.b, o.topology);
+  if (o.lab) {
+    const clash = [o.topology && '--topology', o.turn && '--turn', o.keep && '--keep'].filter(Boolean);
+    if (clash.length) throw usage(`--lab: ${clash.join(', ')} cannot be used with it (the lab is up already, with its own topology and TURN server)`, `leave out ${clash.join(', ')}, or leave out --lab for a lab of the call's own`);
+  }
+  const given = o.lab ?? o.topology;
+  const a = parsePeer('--a', o.a, given);
+  const b = parsePeer('--b', o.b, given);
   if (o.ice === undefined) throw usage('--ice is required', `a comma-separated list of ${ICE_TRANSPORTS.join(', ')}, or none`);
   const ice = o.ice === 'none' ? [] : o.ice.split(',').map((t) => t.trim());
   const badIce = ice.filter((t) => !(ICE_TRANSPORTS as readonly string[]).includes(t));
@@ -68,8 +82,8 @@ export function planConnect(o: ConnectOptions): ConnectPlan {
     throw usage('--headed: no display to show the browsers on (DISPLAY is not set)', 'run it under a display, e.g. xvfb-run -a npx icelab connect … --headed, or leave out --headed');
   }
   // Two peers on one host would share a LAN: a same-preset call gets the twin host behind its own router.
-  if (!o.topology && a.host === b.host) b.host = b.host === twinHost(presetOf(b.host)!) ? presetOf(b.host)! : twinHost(presetOf(b.host)!);
-  const topology = o.topology?.topology ?? planTopology({ hosts: [...new Set([a.host, b.host])].map((name) => ({ name, nat: presetOf(name)! })), turn: [{ provider: o.turn ?? 'process' }] });
+  if (!given && a.host === b.host) b.host = b.host === twinHost(presetOf(b.host)!) ? presetOf(b.host)! : twinHost(presetOf(b.host)!);
+  const topology = given?.topology ?? planTopology({ hosts: [...new Set([a.host, b.host])].map((name) => ({ name, nat: presetOf(name)! })), turn: [{ provider: o.turn ?? 'process' }] });
   for (const [flag, p] of [['--a', a], ['--b', b]] as const) {
     if (!topology.hosts.some((h) => h.name === p.host)) throw usage(`${flag}: the topology has no host "${p.host}"`, `hosts: ${topology.hosts.map((h) => h.name).join(', ')}`);
   }
@@ -88,11 +102,12 @@ export function planConnect(o: ConnectOptions): ConnectPlan {
 }
 
 /**
- * `icelab connect`: one call in a lab of its own, for reproducing a report. Exit codes: 0 the call
- * ended as the oracle predicts, 1 it did not, 2 bad input, 3 not root, 4 an engine is unavailable.
+ * `icelab connect`: one call in a lab of its own (or, with --lab, in a lab that is up), for
+ * reproducing a report. Exit codes: 0 the call ended as the oracle predicts, 1 it did not, 2 bad
+ * input, 3 not root, 4 an engine is unavailable.
  */
-export async function connectCommand({ spec, topology }: ConnectPlan, o: ConnectOptions): Promise<number> {
-  const log = (s: string) => o.json || process.stderr.write(`${s}\n`);
+export async function connectCommand(plan: ConnectPlan, o: ConnectOptions): Promise<number> {
+  const { spec } = plan;
   // An engine that cannot run here is reported before a lab or another browser starts.
   for (const engine of new Set([spec.a.engine, spec.b.engine])) {
     const f = findEngine(engine);
@@ -100,8 +115,37 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
   }
   const dir = join(REPORTS, 'evidence', `connect-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
-  log(`starting a lab: ${spec.a.host} and ${spec.b.host}, TURN server…`);
   const phases = new Phases();
+  let ended: CallEnd;
+  try {
+    ended = { result: await (o.lab ? callInLab(o.lab.id, plan, o, dir, phases) : callInNewLab(plan, o, dir, phases)), unavailable: null };
+  } catch (e) {
+    if (!(e instanceof EngineUnavailableError)) throw e;
+    ended = { result: null, unavailable: e };
+  }
+  if (ended.unavailable) return reportUnavailable(ended.unavailable, o.json, dir);
+  const r = ended.result!;
+  if (o.json) {
+    console.log(
+      JSON.stringify(
+        { outcome: r.outcome, phases: { ...phases.ms, launchMs: phases.launchMs }, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, verdict: r.verdict, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
+        null,
+        2,
+      ),
+    );
+  } else console.log(connectStory(r));
+  return r.matches ? 0 : 1;
+}
+
+type CallEnd = { result: CallResult; unavailable: null } | { result: null; unavailable: EngineUnavailableError };
+const logger = (o: ConnectOptions) => (s: string) => o.json || process.stderr.write(`${s}\n`);
+const callLine = (lab: StartedLab, spec: CallSpec) =>
+  `lab ${lab.id} up; ${spec.a.engine}@${spec.a.host} calls ${spec.b.engine}@${spec.b.host} with ${spec.ice.join(', ') || 'no ICE servers'}${spec.policy === 'relay' ? ', relay only' : ''}…`;
+
+/** The call in a lab built for it: network, TURN server and browsers start together; the lab goes after (unless --keep). */
+async function callInNewLab({ spec, topology }: ConnectPlan, o: ConnectOptions, dir: string, phases: Phases): Promise<CallResult> {
+  const log = logger(o);
+  log(`starting a lab: ${spec.a.host} and ${spec.b.host}, TURN server…`);
   const building = startingLab(topology);
   // Playwright takes ≈0.4 s to load (seconds under load), on this thread: loaded while the shell builds
   // the network (the build's processes were spawned before this runs, unless stale labs were swept first).
@@ -118,44 +162,63 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
   const fleet = new BrowserFleet(starting, { headed: o.headed });
   const launches = [spec.a, spec.b].map((p) => fleet.browser(p.engine, p.host));
   for (const l of launches) l.catch(() => undefined); // the call reports a failed launch
-  let result: CallResult | null = null;
-  let unavailable: EngineUnavailableError | null = null;
   let lab: StartedLab | null = null;
-  const launchMs: Record<string, number> = {};
   try {
     lab = await starting.started();
     phases.done('turnReadyMs');
-    for (const l of await Promise.allSettled(launches)) if (l.status === 'fulfilled') launchMs[`${l.value.engine}@${l.value.host}`] = l.value.launchMs;
-    phases.done('browsersMs');
-    log(`lab ${lab.id} up; ${spec.a.engine}@${spec.a.host} calls ${spec.b.engine}@${spec.b.host} with ${spec.ice.join(', ') || 'no ICE servers'}${spec.policy === 'relay' ? ', relay only' : ''}…`);
-    result = await runCall(lab, fleet, spec, dir, o.topology?.file ? { topology: o.topology.file } : {});
+    await browsersUp(launches, phases);
+    log(callLine(lab, spec));
+    const result = await runCall(lab, fleet, spec, dir, o.topology?.file ? { topology: o.topology.file } : {});
     phases.done('callMs');
-  } catch (e) {
-    if (!(e instanceof EngineUnavailableError)) throw e;
-    unavailable = e;
+    return result;
   } finally {
     if (o.keep && lab) {
       await fleet.close();
       lab.network.markComplete({ detach: true });
-      log(`lab "${lab.id}" kept: npx icelab exec${nameFlag(lab.id)} ${spec.a.host} -- <command>; remove it with npx icelab down${nameFlag(lab.id)}`);
+      log(`lab "${lab.id}" kept: npx icelab connect --lab ${lab.id} … calls in it again (its browsers stay warm); npx icelab exec${nameFlag(lab.id)} ${spec.a.host} -- <command>; remove it with npx icelab down${nameFlag(lab.id)}`);
     } else {
       // The evidence is written: the teardown ends the browsers in the lab's hosts while Playwright closes them.
       await Promise.all([fleet.close(), starting.stop()]);
     }
     phases.done('downMs');
   }
-  if (unavailable) return reportUnavailable(unavailable, o.json, dir);
-  const r = result!;
-  if (o.json) {
-    console.log(
-      JSON.stringify(
-        { outcome: r.outcome, phases: { ...phases.ms, launchMs }, expected: r.expected.outcome, expectedReason: r.expected.reason, observed: r.observed, matches: r.matches, verdict: r.verdict, reason: r.reason ?? null, signalingErrors: r.signalingErrors, settled: r.settled, selectedPair: r.selectedPair, timings: r.timings, peers: r.peers, evidence: existsSync(dir) ? dir : null, command: r.command },
-        null,
-        2,
-      ),
-    );
-  } else console.log(connectStory(r));
-  return r.matches ? 0 : 1;
+}
+
+/**
+ * The call in a lab that is up (`--lab`): run by the lab's call server, whose browsers and pages stay
+ * open for the next call (started by the first call that needs it). Headed browsers are this command's own.
+ */
+async function callInLab(id: string, { spec }: ConnectPlan, o: ConnectOptions, dir: string, phases: Phases): Promise<CallResult> {
+  const lab = openLab(id);
+  if (o.headed) return headedCallInLab(lab, spec, o, dir, phases);
+  const server = await callServer(lab);
+  phases.done('labMs');
+  logger(o)(callLine(lab, spec));
+  const { result, launchMs } = await server.call(spec, dir, { lab: lab.id });
+  Object.assign(phases.launchMs, launchMs);
+  phases.done('callMs');
+  return result;
+}
+
+async function headedCallInLab(lab: StartedLab, spec: CallSpec, o: ConnectOptions, dir: string, phases: Phases): Promise<CallResult> {
+  const fleet = new BrowserFleet(lab, { headed: true });
+  phases.done('labMs');
+  try {
+    await browsersUp([spec.a, spec.b].map((p) => fleet.browser(p.engine, p.host)), phases);
+    logger(o)(callLine(lab, spec));
+    const result = await runCall(lab, fleet, spec, dir, { lab: lab.id });
+    phases.done('callMs');
+    return result;
+  } finally {
+    await fleet.close();
+    phases.done('downMs');
+  }
+}
+
+/** Both browsers up (launched, or connected to warm ones): the time each took goes in the phases. */
+async function browsersUp(launches: Promise<LaunchedBrowser>[], phases: Phases): Promise<void> {
+  for (const l of await Promise.allSettled(launches)) if (l.status === 'fulfilled') phases.launchMs[`${l.value.engine}@${l.value.host}`] = l.value.launchMs;
+  phases.done('browsersMs');
 }
 
 /**
@@ -165,6 +228,7 @@ export async function connectCommand({ spec, topology }: ConnectPlan, o: Connect
  */
 class Phases {
   readonly ms: Record<string, number> = {};
+  readonly launchMs: Record<string, number> = {};
   #last = performance.now();
   done(phase: string): void {
     const now = performance.now();

@@ -62,6 +62,16 @@ export function chooseLab(name: string | undefined, labs: readonly LabStanding[]
   throw usage(`${up.length} labs are up (${up.map((l) => l.id).join(', ')}): which one?`, `add --name <lab>, e.g. --name ${up[0]!.id}`);
 }
 
+/** `connect --lab <name>`: a lab that is up; its topology names the hosts the call may use. */
+export function labArg(name: string): { id: string; topology: Topology } {
+  const state = readState(name);
+  if (!state || labStanding(name).kind === 'stale') {
+    const up = standings().filter((l) => l.kind !== 'stale').map((l) => l.id);
+    throw new LabError('ERR_LAB_NOT_FOUND', `--lab: no lab named "${name}" is up`, { hint: up.length ? `labs up: ${up.join(', ')}` : 'start one with `npx icelab up`, or keep the lab of a call with `npx icelab connect … --keep`' });
+  }
+  return { id: name, topology: state.topology };
+}
+
 export interface DownOptions {
   name: string | undefined;
   all: boolean;

@@ -30,9 +30,11 @@ Usage:
                                               default 2 on 2+ cores, 1 for --matrix full or --shard)
   icelab connect --a <engine>@<host> --b <engine>@<host> --ice <list|none> [--policy relay]
               [--bundle-policy balanced|max-bundle|max-compat] [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
-              [--turn process|container] [--pcap] [--headed] [--keep] [--json]
+              [--turn process|container] [--pcap] [--headed] [--keep | --lab <name>] [--json]
                                               one call in a lab of its own, with its evidence;
-                                              exit 0 when it ends as the oracle predicts
+                                              exit 0 when it ends as the oracle predicts;
+                                              --lab: in a lab that is up (icelab up, --keep),
+                                              its browsers kept warm for the next call
   icelab open <url> --peers <engine>@<host>[,…] [--topology <file>] [--run <module>] [--timeout <ms>]
               [--headed] [--json]
                                               your app's page in each peer ({peer}, {index} in
@@ -73,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
       topology: { type: 'string' },
       name: { type: 'string' },
+      lab: { type: 'string' },
       all: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       engines: { type: 'string' },
@@ -145,6 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       const opts = {
         a: values.a, b: values.b, ice: values.ice, policy: values.policy, bundlePolicy: values['bundle-policy'], media: values.media, turn,
         topology: values.topology ? loadTopology(values.topology, { turn }) : undefined,
+        lab: values.lab === undefined ? undefined : (await labs()).labArg(values.lab),
         trickle: !values['no-trickle'], pcap: values.pcap, headed: values.headed, keep: values.keep, json: values.json,
         ...(timeoutMs ? { timeoutMs } : {}),
       };

@@ -161,6 +161,15 @@ describe('icelab connect: call planning', () => {
     expect(planConnect(connect({})).topology.turn.map((t) => t.provider)).to.deep.equal(['process']);
   });
 
+  it('--lab: the lab\'s own hosts (two peers on one host share its LAN), and no option that would build another lab', () => {
+    const lab = { id: 'mine', topology: planTopology({ hosts: [{ name: 'office', nat: 'symmetric' }, { name: 'home', nat: 'full-cone' }] }) };
+    const { spec, topology } = planConnect(connect({ a: 'chromium@office', b: 'firefox@office', lab }));
+    expect([spec.a.host, spec.b.host]).to.deep.equal(['office', 'office']);
+    expect(topology).to.equal(lab.topology);
+    expect(message(() => planConnect(connect({ a: 'chromium@office', b: 'chromium@symmetric', lab })))).to.match(/--b: the topology has no host "symmetric".*office, home/s);
+    expect(message(() => planConnect(connect({ a: 'chromium@office', b: 'chromium@home', lab, keep: true, turn: 'container' })))).to.match(/--lab: --turn, --keep cannot be used with it/s);
+  });
+
   it('takes --ice none as no ICE servers', () => {
     expect(planConnect(connect({ ice: 'none' })).spec.ice).to.deep.equal([]);
   });

@@ -217,6 +217,14 @@ export interface ReproduceOptions {
   topologyFile: string | null;
   /** The lab's TURN provider (`--turn`). */
   turnProvider: TurnProviderName;
+  /** The lab that is up the call ran in (`connect --lab`); null: a lab of the call's own. */
+  lab?: string | null;
+}
+
+/** Where a call's lab came from, for the command that reproduces it: a topology file, or a lab that is up. */
+export interface CallOrigin {
+  topology?: string;
+  lab?: string;
 }
 
 /** An argument as a POSIX shell reads it back. */
@@ -236,8 +244,9 @@ export function connectCommand(spec: CallSpec, lab: ReproduceOptions): string {
     ...(media.join(',') !== DEFAULT_MEDIA.join(',') ? [`--media ${media.join(',')}`] : []),
     ...(spec.trickle === false ? ['--no-trickle'] : []),
     ...(timeout !== DEFAULT_CONNECT_TIMEOUT_MS ? [`--timeout ${timeout}`] : []),
-    ...(lab.turnProvider !== 'process' ? [`--turn ${lab.turnProvider}`] : []),
-    ...(lab.topologyFile !== null ? [`--topology ${shellWord(lab.topologyFile)}`] : []),
+    ...(lab.lab ? [`--lab ${shellWord(lab.lab)}`] : []),
+    ...(!lab.lab && lab.turnProvider !== 'process' ? [`--turn ${lab.turnProvider}`] : []),
+    ...(!lab.lab && lab.topologyFile !== null ? [`--topology ${shellWord(lab.topologyFile)}`] : []),
     ...(spec.pcap ? ['--pcap'] : []),
   ].join(' ');
 }
@@ -587,7 +596,7 @@ export class Call implements AsyncDisposable {
    * negotiate() only. `topology`: the file the lab's topology came from, for the reproducing
    * command (absent: hosts named after presets).
    */
-  async result(opts: { topology?: string } = {}): Promise<CallResult> {
+  async result(opts: CallOrigin = {}): Promise<CallResult> {
     const judged = await this.judge(opts);
     await judged.written;
     return judged.result;
@@ -597,7 +606,7 @@ export class Call implements AsyncDisposable {
    * result() in two steps: the result as soon as it is known, and the evidence files being written
    * (`written`; result.json last). runCall closes the call while the files are written.
    */
-  async judge(opts: { topology?: string } = {}): Promise<{ result: CallResult; written: Promise<void> }> {
+  async judge(opts: CallOrigin = {}): Promise<{ result: CallResult; written: Promise<void> }> {
     this.#requireNegotiated('result()');
     const { a, b } = this.#peers;
     const states = await this.states();
@@ -639,7 +648,7 @@ export class Call implements AsyncDisposable {
       candidateErrors: ev.candidateErrors,
       media,
     });
-    const command = connectCommand(this.spec, { topologyFile: opts.topology ?? null, turnProvider: this.#lab.topology.turn[0]!.provider });
+    const command = connectCommand(this.spec, { topologyFile: opts.topology ?? null, turnProvider: this.#lab.topology.turn[0]!.provider, lab: opts.lab ?? null });
     const rejected = (peer: 'a' | 'b', ev: AgentEvidence): SignalingError[] => ev.addCandidateErrors.map((e) => ({ peer, candidate: e.candidate, error: e.error }));
     const signalingErrors = [...this.#relayErrors, ...rejected('a', evA), ...rejected('b', evB)];
     const reasons = [
@@ -770,7 +779,7 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
  * nominated while the predicted direct path was still being checked is decided by the same call
  * with STUN only (withDirectRetest), whose evidence is in `direct-retest/` of `dir`.
  */
-export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string } = {}): Promise<CallResult> {
+export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: CallOrigin = {}): Promise<CallResult> {
   const r = await callOnce(lab, fleet, spec, dir, opts);
   if (!relayFirstPending(r.verdict) || r.signalingErrors.length) return r;
   const decided = decidedByRetest(r, await callOnce(lab, fleet, directOnly(spec), join(dir, 'direct-retest'), opts));
@@ -795,7 +804,7 @@ export function decidedByRetest(r: CallResult, retest: CallResult): CallResult {
 /** The call with its STUN server only, every other setting kept: what the NATs allow without a relay. */
 export const directOnly = (spec: CallSpec): CallSpec => ({ ...spec, ice: spec.ice.filter((t) => t === 'stun'), policy: 'all' });
 
-async function callOnce(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: { topology?: string }): Promise<CallResult> {
+async function callOnce(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: CallOrigin): Promise<CallResult> {
   const call = await Call.open(lab, fleet, spec, dir);
   let written: Promise<void> = Promise.resolve();
   try {
