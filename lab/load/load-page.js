@@ -150,11 +150,16 @@
       }
       return { created, calls: out };
     },
+    /** Opens the fake devices the calls will send (media traffic): once per page, before any call's clock starts. */
+    async prepare(traffic) {
+      await tracks(traffic);
+    },
     /** Stops the probes (the echoes still in flight arrive before the last tick). */
     stopSending() {
       sending = false;
     },
-    close(ids) {
+    /** Hangs up: a closed connection releases its TURN allocation (a refresh with lifetime 0), as an app's would. */
+    close(ids = [...calls.keys()]) {
       for (const id of ids) {
         calls.get(id)?.pc.close();
         calls.delete(id);

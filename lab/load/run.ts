@@ -95,12 +95,15 @@ class PagePool {
     readonly fleet: BrowserFleet,
     readonly engine: EngineName,
     readonly host: string,
+    readonly traffic: Traffic,
   ) {}
   /** Reserves a slot at once (calls start concurrently), opening a page when the current one is full. */
   take(): Promise<LoadPage> {
     if (this.#reserved >= PCS_PER_PAGE) {
       this.#reserved = 0;
-      const opened = this.fleet.page(this.engine, this.host, PAGE_HTML).then(({ page, context }) => {
+      const opened = this.fleet.page(this.engine, this.host, PAGE_HTML).then(async ({ page, context }) => {
+        // The fake devices start once per page, not in the first call's connect time.
+        await page.evaluate((t) => (window as unknown as LoadWindow).icelabLoad.prepare(t), this.traffic);
         const p = { engine: this.engine, host: this.host, page, context };
         this.ready.push(p);
         return p;
@@ -140,7 +143,8 @@ interface LoadApi {
   accept(list: { id: string; sdp: string }[]): Promise<(string | null)[]>;
   tick(statsPerTick: number): Promise<{ created: number; calls: PageCall[] }>;
   stopSending(): void;
-  close(ids: string[]): void;
+  close(ids?: string[]): void;
+  prepare(traffic: Traffic): Promise<void>;
 }
 interface PageOptions {
   iceServers: IceServer[];
@@ -226,7 +230,7 @@ export async function runLoad(fleet: BrowserFleet, turn: TurnUnderTest, spec: Lo
   const pools = new Map<string, PagePool>();
   const pool = (engine: EngineName, host: string) => {
     const key = `${engine}@${host}`;
-    if (!pools.has(key)) pools.set(key, new PagePool(fleet, engine, host));
+    if (!pools.has(key)) pools.set(key, new PagePool(fleet, engine, host, spec.traffic));
     return pools.get(key)!;
   };
   const pageOptions: PageOptions = { iceServers: turn.iceServers(spec.ice), traffic: spec.traffic, probeRate: PROBE_RATE[spec.traffic], gatherTimeoutMs: GATHER_TIMEOUT_MS };
@@ -274,7 +278,7 @@ export async function runLoad(fleet: BrowserFleet, turn: TurnUnderTest, spec: Lo
   if (!interrupted) await sleep(1000);
   samples.push(await sampler.tick([...pools.values()], true).catch(() => samples.at(-1)!));
   const background = (await opts.background?.stop()) ?? null;
-  await Promise.all(pages.map((p) => p.context.close().catch(() => undefined)));
+  await hangUp(pages, turn);
   return summarise({ spec, turn: turn.name, t0, interrupted, records, samples, background, loadBefore });
 }
 
@@ -299,6 +303,28 @@ async function signal_(r: CallRecord, pa: Promise<LoadPage>, pb: Promise<LoadPag
   } catch {
     r.fail('error');
   }
+}
+
+/** How long the hang-up waits for the server to free the calls' allocations (the refreshes take a round trip). */
+const RELEASE_MS = 3000;
+
+/**
+ * Closes every call, then the pages. A page closed with its connections open releases nothing: its
+ * allocations would stay on the server until they expire (10 min), and the next run would count them.
+ */
+async function hangUp(pages: LoadPage[], turn: TurnUnderTest): Promise<void> {
+  const allocations = () => {
+    try {
+      return readServer(turn.pid, turn.relayIp).allocations;
+    } catch {
+      return 0;
+    }
+  };
+  const before = allocations();
+  await Promise.all(pages.map((p) => p.page.evaluate(() => (window as unknown as LoadWindow).icelabLoad.close()).catch(() => undefined)));
+  // Bounded: another client's allocations (a background load stopping) may keep the count up.
+  for (const end = Date.now() + RELEASE_MS; Date.now() < end && allocations() > 0 && allocations() >= before / 10; ) await sleep(100);
+  await Promise.all(pages.map((p) => p.context.close().catch(() => undefined)));
 }
 
 async function openedPages(pools: Map<string, PagePool>): Promise<LoadPage[]> {

@@ -5,6 +5,7 @@
  *   per pair) with 4 canary calls beside them;
  * - knee, per traffic kind: the first step of calls at which loss passes 1 % or a call fails
  *   (steps below; 15 s holds). ICELAB_BENCH_LOAD_KNEE=0 leaves it out.
+ * ICELAB_BENCH_LOAD_PARTS (hold,allocations,knee) picks parts, ICELAB_BENCH_LOAD_TRAFFIC (data,audio,video) the knees.
  * Each run's chart and JSON go to reports/load/bench-<time>/<name>.{svg,json}.
  */
 import { loadavg } from 'node:os';
@@ -19,7 +20,8 @@ import { runLoad, type LoadResult, type LoadSpec, type Traffic } from '../../lab
 import type { BenchOptions } from '../bench.ts';
 
 const env = (name: string, dflt: number) => (process.env[name] === undefined ? dflt : Number(process.env[name]));
-const KNEE_STEPS: Record<Traffic, number[]> = { data: [10, 25, 50, 100, 200, 300], audio: [5, 10, 25, 50, 100], video: [2, 5, 10, 20, 40] };
+const KNEE_STEPS: Record<Traffic, number[]> = { data: [10, 25, 50, 60, 75, 100, 200], audio: [5, 10, 25, 50, 100], video: [2, 5, 10, 20, 40] };
+const list = (name: string, dflt: string) => (process.env[name] ?? dflt).split(',').map((x) => x.trim());
 const load1 = () => Math.round(loadavg()[0]! * 100) / 100;
 
 const spec = (o: Partial<LoadSpec>): LoadSpec => ({
@@ -52,18 +54,24 @@ export async function load({ log }: BenchOptions): Promise<unknown> {
     return { r, out: brief(r, files.json) };
   };
 
-  const hold = (await one('hold', spec({ calls: env('ICELAB_BENCH_LOAD_CALLS', 200), durationS: env('ICELAB_BENCH_LOAD_HOLD_S', 60) }))).out;
+  const parts = list('ICELAB_BENCH_LOAD_PARTS', 'hold,allocations,knee');
+  const hold = parts.includes('hold') ? (await one('hold', spec({ calls: env('ICELAB_BENCH_LOAD_CALLS', 200), durationS: env('ICELAB_BENCH_LOAD_HOLD_S', 60) }))).out : null;
 
   const m = env('ICELAB_BENCH_LOAD_ALLOCATIONS', 2000);
-  const background = await startBackground(lab, turn, { host: LOAD_HOSTS[0]!, allocations: m, log });
-  const allocations = (await one('allocations', spec({ calls: 4, durationS: 20 }), background)).out;
+  let allocations = null;
+  if (parts.includes('allocations')) {
+    const background = await startBackground(lab, turn, { host: LOAD_HOSTS[0]!, allocations: m, log });
+    allocations = (await one('allocations', spec({ calls: 4, durationS: 20 }), background)).out;
+  }
 
   const knee: Record<string, unknown> = {};
-  if (env('ICELAB_BENCH_LOAD_KNEE', 1)) {
-    for (const traffic of ['data', 'audio', 'video'] as const) {
+  if (parts.includes('knee') && env('ICELAB_BENCH_LOAD_KNEE', 1)) {
+    for (const traffic of list('ICELAB_BENCH_LOAD_TRAFFIC', 'data,audio,video') as Traffic[]) {
       const steps: { calls: number; pass: boolean; summary: string }[] = [];
       for (const calls of KNEE_STEPS[traffic]) {
-        const { r } = await one(`knee-${traffic}-${calls}`, spec({ calls, traffic }));
+        // The issue's knee: loss past 1 % or a call failing. Connect p95 is reported, not judged: a step starts
+        // all its calls within a second or two (ramp 20/s), and on 2 cores that, not the load held, sets it.
+        const { r } = await one(`knee-${traffic}-${calls}`, spec({ calls, traffic, thresholds: { maxLossPct: 1, maxConnectP95Ms: Number.POSITIVE_INFINITY } }));
         steps.push({ calls, pass: r.verdict.pass, summary: summaryLine(r) });
         if (!r.verdict.pass) break;
       }
@@ -72,7 +80,7 @@ export async function load({ log }: BenchOptions): Promise<unknown> {
     }
   }
   return {
-    note: 'relay-only calls (two peer connections each) between Chromium pages in four lab hosts behind different NATs, through the lab coturn over TURN/UDP; data = 50 probes/s × 160 B each way, echoed; audio/video = fake devices (video 320×240 at 15 fps) plus 5 probes/s. Knee = first step whose verdict fails (loss > 1 %, a call failed, or connect p95 > 2 s).',
+    note: 'relay-only calls (two peer connections each) between Chromium pages in four lab hosts behind different NATs, through the lab coturn over TURN/UDP; data = 50 probes/s × 160 B each way, echoed; audio/video = fake devices (video 320×240 at 15 fps) plus 5 probes/s. Knee = first step with loss > 1 % or a call that did not connect (connect p95 is reported, not judged: each step starts its calls at 20/s).',
     dir,
     hold,
     allocations: { requested: m, ...allocations },
