@@ -172,10 +172,19 @@ export class BrowserFleet implements AsyncDisposable {
     const key = `${engine}@${host}`;
     let p = this.#launched.get(key);
     if (!p) {
-      p = this.#launchSlot(() => this.#launch(engine, host));
-      this.#launched.set(key, p);
+      const launching = this.#launchSlot(() => this.#launch(engine, host));
+      this.#launched.set(key, launching);
+      // A browser that crashed or was killed is launched again on next use, with fresh pages.
+      void launching.then((l) => l.browser.once('disconnected', () => this.#forget(key, launching)), () => undefined);
+      p = launching;
     }
     return p;
+  }
+
+  #forget(key: string, launched: Promise<LaunchedBrowser>): void {
+    if (this.#launched.get(key) !== launched) return;
+    this.#launched.delete(key);
+    this.#peerPages.delete(key);
   }
 
   launchedBrowsers(): Promise<LaunchedBrowser[]> {

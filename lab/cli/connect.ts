@@ -1,5 +1,5 @@
 import { usage } from './usage.ts';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrowserFleet, EngineUnavailableError, type LaunchedBrowser } from '../browsers/fleet.ts';
 import { browserType, findEngine, parseEngine } from '../browsers/engines.ts';
@@ -9,7 +9,7 @@ import { runCall, type CallResult, type CallSpec, type MediaKind, type PeerSpec 
 import { PRESET_NAMES, type PresetName } from '../topology/nat.ts';
 import { planTopology, twinHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { ICE_TRANSPORTS, type IceTransport } from '../turn/coturn.ts';
-import { nameFlag } from './labs.ts';
+import { nameFlag, type LabArg } from './labs.ts';
 import { REPORTS } from './suite.ts';
 import type { TopologyArg } from './topology-file.ts';
 
@@ -46,12 +46,6 @@ function parsePeer(flag: '--a' | '--b', v: string | undefined, topology: unknown
   const host = m[2]!;
   if (!topology && !presetOf(host)) throw usage(`${flag}: unknown host "${host}"`, `use a NAT preset (${PRESET_NAMES.join(', ')}), or give --topology <file> with a host of that name`);
   return { engine, host };
-}
-
-/** A lab that is up, as `--lab <name>` names it. */
-export interface LabArg {
-  id: string;
-  topology: Topology;
 }
 
 export interface ConnectPlan {
@@ -116,15 +110,13 @@ export async function connectCommand(plan: ConnectPlan, o: ConnectOptions): Prom
   const dir = join(REPORTS, 'evidence', `connect-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   const phases = new Phases();
-  let ended: CallEnd;
+  let r: CallResult;
   try {
-    ended = { result: await (o.lab ? callInLab(o.lab.id, plan, o, dir, phases) : callInNewLab(plan, o, dir, phases)), unavailable: null };
+    r = await (o.lab ? callInLab(o.lab, plan, o, dir, phases) : callInNewLab(plan, o, dir, phases));
   } catch (e) {
-    if (!(e instanceof EngineUnavailableError)) throw e;
-    ended = { result: null, unavailable: e };
+    if (e instanceof EngineUnavailableError) return reportUnavailable(e, o.json, dir);
+    throw e;
   }
-  if (ended.unavailable) return reportUnavailable(ended.unavailable, o.json, dir);
-  const r = ended.result!;
   if (o.json) {
     console.log(
       JSON.stringify(
@@ -137,7 +129,6 @@ export async function connectCommand(plan: ConnectPlan, o: ConnectOptions): Prom
   return r.matches ? 0 : 1;
 }
 
-type CallEnd = { result: CallResult; unavailable: null } | { result: null; unavailable: EngineUnavailableError };
 const logger = (o: ConnectOptions) => (s: string) => o.json || process.stderr.write(`${s}\n`);
 const callLine = (lab: StartedLab, spec: CallSpec) =>
   `lab ${lab.id} up; ${spec.a.engine}@${spec.a.host} calls ${spec.b.engine}@${spec.b.host} with ${spec.ice.join(', ') || 'no ICE servers'}${spec.policy === 'relay' ? ', relay only' : ''}…`;
@@ -188,8 +179,8 @@ async function callInNewLab({ spec, topology }: ConnectPlan, o: ConnectOptions, 
  * The call in a lab that is up (`--lab`): run by the lab's call server, whose browsers and pages stay
  * open for the next call (started by the first call that needs it). Headed browsers are this command's own.
  */
-async function callInLab(id: string, { spec }: ConnectPlan, o: ConnectOptions, dir: string, phases: Phases): Promise<CallResult> {
-  const lab = openLab(id);
+async function callInLab(given: LabArg, { spec }: ConnectPlan, o: ConnectOptions, dir: string, phases: Phases): Promise<CallResult> {
+  const lab = openLab(given.id);
   if (o.headed) return headedCallInLab(lab, spec, o, dir, phases);
   const server = await callServer(lab);
   phases.done('labMs');
@@ -200,8 +191,10 @@ async function callInLab(id: string, { spec }: ConnectPlan, o: ConnectOptions, d
   return result;
 }
 
+/** Headed browsers of this command's own, in launch files of its own (the call server's are in use). */
 async function headedCallInLab(lab: StartedLab, spec: CallSpec, o: ConnectOptions, dir: string, phases: Phases): Promise<CallResult> {
-  const fleet = new BrowserFleet(lab, { headed: true });
+  const own = join(lab.dir, `headed-${process.pid}`);
+  const fleet = new BrowserFleet({ id: lab.id, dir: own, ns: (h) => lab.ns(h), caFile: lab.caFile }, { headed: true });
   phases.done('labMs');
   try {
     await browsersUp([spec.a, spec.b].map((p) => fleet.browser(p.engine, p.host)), phases);
@@ -211,6 +204,7 @@ async function headedCallInLab(lab: StartedLab, spec: CallSpec, o: ConnectOption
     return result;
   } finally {
     await fleet.close();
+    rmSync(own, { recursive: true, force: true });
     phases.done('downMs');
   }
 }

@@ -62,8 +62,14 @@ export function chooseLab(name: string | undefined, labs: readonly LabStanding[]
   throw usage(`${up.length} labs are up (${up.map((l) => l.id).join(', ')}): which one?`, `add --name <lab>, e.g. --name ${up[0]!.id}`);
 }
 
+/** A lab that is up, as `connect --lab <name>` names it. */
+export interface LabArg {
+  id: string;
+  topology: Topology;
+}
+
 /** `connect --lab <name>`: a lab that is up; its topology names the hosts the call may use. */
-export function labArg(name: string): { id: string; topology: Topology } {
+export function labArg(name: string): LabArg {
   const state = readState(name);
   if (!state || labStanding(name).kind === 'stale') {
     const up = standings().filter((l) => l.kind !== 'stale').map((l) => l.id);

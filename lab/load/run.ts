@@ -103,7 +103,10 @@ class PagePool {
       this.#reserved = 0;
       const opened = this.fleet.page(this.engine, this.host, PAGE_HTML).then(async ({ page, context }) => {
         // The fake devices start once per page, not in the first call's connect time.
-        await page.evaluate((t) => (window as unknown as LoadWindow).icelabLoad.prepare(t), this.traffic);
+        await page.evaluate((t) => (window as unknown as LoadWindow).icelabLoad.prepare(t), this.traffic).catch(async (e: unknown) => {
+          await context.close().catch(() => undefined);
+          throw e;
+        });
         const p = { engine: this.engine, host: this.host, page, context };
         this.ready.push(p);
         return p;

@@ -11,7 +11,7 @@ import { predictOutcome } from './oracle.ts';
 import { testDir } from '../testing/temp-dir.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
-const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process' };
+const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process', lab: null };
 const BASE = 'npx icelab connect --a firefox@symmetric --b chromium@full-cone --ice stun,turn-udp';
 
 describe('connectCommand: the command that reproduces a call', function () {
@@ -40,8 +40,12 @@ describe('connectCommand: the command that reproduces a call', function () {
 
   it('names every non-default at once, and an empty ICE list as none', () => {
     const spec: CallSpec = { ...SPEC, ice: [], policy: 'relay', media: ['audio'], trickle: false, connectTimeoutMs: 3000 };
-    const seen = connectCommand(spec, { topologyFile: 'office.yaml', turnProvider: 'container' });
+    const seen = connectCommand(spec, { topologyFile: 'office.yaml', turnProvider: 'container', lab: null });
     expect(seen).to.equal('npx icelab connect --a firefox@symmetric --b chromium@full-cone --ice none --policy relay --media audio --no-trickle --timeout 3000 --turn container --topology office.yaml');
+  });
+
+  it('a call in a lab that is up names the lab, not the topology or TURN provider the lab was built with', () => {
+    expect(connectCommand(SPEC, { topologyFile: 'office.yaml', turnProvider: 'container', lab: 'mine' })).to.equal(`${BASE} --lab mine`);
   });
 
   it('quotes a topology path the shell would split', () => {

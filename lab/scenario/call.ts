@@ -218,14 +218,11 @@ export interface ReproduceOptions {
   /** The lab's TURN provider (`--turn`). */
   turnProvider: TurnProviderName;
   /** The lab that is up the call ran in (`connect --lab`); null: a lab of the call's own. */
-  lab?: string | null;
+  lab: string | null;
 }
 
-/** Where a call's lab came from, for the command that reproduces it: a topology file, or a lab that is up. */
-export interface CallOrigin {
-  topology?: string;
-  lab?: string;
-}
+/** Where a call's lab came from, for the command that reproduces it: a topology file, a lab that is up, or neither (presets). */
+export type CallOrigin = { topology?: string; lab?: never } | { lab: string; topology?: never };
 
 /** An argument as a POSIX shell reads it back. */
 const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

@@ -247,7 +247,8 @@ function spawnHere(net: StartedNetwork, argv: string[], logFile: string): Runnin
   return { pid: child.pid ?? -1, ended: endedOf(child), unwatch: () => undefined };
 }
 
-function endedOf(child: ChildProcess): Promise<string> {
+/** How a child process ended, as a sentence's end: "exited with code 1", "was killed by SIGKILL". */
+export function endedOf(child: ChildProcess): Promise<string> {
   return new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`));
     child.once('error', (e) => resolve(`could not be started (${e.message})`));

@@ -107,6 +107,7 @@ async function warmConnects(node: string, runs: number, log: (m: string) => void
     await connects(failing, 1, log); // launches this pair's browsers
     return { first, repeated: await connects(connecting, runs, log), repeatedFailing: await connects(failing, runs, log) };
   } finally {
-    await timed([node, BIN, 'down', '--name', name]);
+    const down = await timed([node, BIN, 'down', '--name', name]);
+    if (down.code) throw new Error(`icelab down --name ${name} exited ${down.code}: the lab may be left up`);
   }
 }
