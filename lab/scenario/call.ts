@@ -651,7 +651,7 @@ export class Call implements AsyncDisposable {
     const reasons = [
       ...(connected ? [] : [this.#notConnected(states)]),
       ...(signalingErrors.length ? [signalingReason(signalingErrors)] : []),
-      ...(verdict.status === 'pass' ? [] : [`${verdict.status}: ${verdict.reason}`]),
+      ...verdictReasons(verdict),
     ];
     const phases = this.#phases;
     const result: CallResult = {
@@ -789,14 +789,18 @@ export function decidedByRetest(r: CallResult, retest: CallResult): CallResult {
   const verdict = withDirectRetest(r.verdict, r.expected, retest.verdict);
   // Connected without signaling errors (relayFirstPending), so the verdict was the only reason.
   const { reason: _first, ...rest } = r;
+  const [reason] = verdictReasons(verdict);
   return {
     ...rest,
     verdict,
     matches: verdict.status === 'pass',
-    ...(verdict.status === 'pass' ? {} : { reason: `${verdict.status}: ${verdict.reason}` }),
+    ...(reason ? { reason } : {}),
     directRetest: { verdict: retest.verdict, evidence: retest.evidence, command: retest.command },
   };
 }
+
+/** What a verdict adds to a result's reason: nothing when it passed, else "<status>: <reason>". */
+const verdictReasons = (v: Verdict): string[] => (v.status === 'pass' ? [] : [`${v.status}: ${v.reason}`]);
 
 /** The call with its STUN server only, every other setting kept: what the NATs allow without a relay. */
 export const directOnly = (spec: CallSpec): CallSpec => ({ ...spec, ice: spec.ice.filter((t) => t === 'stun'), policy: 'all' });
