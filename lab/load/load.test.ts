@@ -11,6 +11,7 @@ import { startLab, type StartedLab } from '../lab.ts';
 import { coturnService, serviceTurn } from './service-turn.ts';
 import { summaryLine, writeLoadReport } from './report.ts';
 import { runLoad, type LoadResult, type LoadSpec } from './run.ts';
+import { readServer } from './server-stats.ts';
 import { testDir } from '../testing/temp-dir.ts';
 
 // The tool checked against servers limited on purpose: it must report exactly the limit put in.
@@ -29,17 +30,19 @@ const spec = (o: Partial<LoadSpec>): LoadSpec => ({
   ...o,
 });
 
-/** The load through a coturn of the team's own, run as a lab service with `flags`. */
-async function loadThrough(flags: string[], s: LoadSpec): Promise<LoadResult> {
+/** The load through a coturn of the team's own, run as a lab service with `flags`; `allocationsAfter`: what the server still holds once the run ended. */
+async function loadThrough(flags: string[], s: LoadSpec): Promise<LoadResult & { allocationsAfter: number }> {
   let lab: StartedLab | undefined;
   try {
     lab = await startLab({ hosts: HOSTS.map((name) => ({ name, nat: name })), services: [coturnService('myturn', flags)] });
     await using fleet = new BrowserFleet(lab);
-    const r = await runLoad(fleet, serviceTurn(lab, 'myturn'), s);
+    const turn = serviceTurn(lab, 'myturn');
+    const r = await runLoad(fleet, turn, s);
+    const allocationsAfter = readServer(turn.pid, turn.relayIp).allocations;
     const files = writeLoadReport(r, join(lab.dir, 'load'));
     await allure.attachment('load chart', readFileSync(files.svg), 'image/svg+xml');
     await allure.attachment('load summary', readFileSync(files.html), 'text/html');
-    return r;
+    return { ...r, allocationsAfter };
   } finally {
     await lab?.stop();
   }
@@ -57,6 +60,8 @@ describe('icelab load against a deliberately limited coturn service @integration
     expect(outcome, `calls (allocations on the server: ${r.server.allocationsMax})`).to.deep.equal(expected);
     expect(r.calls.failures, summaryLine(r)).to.deep.equal({ 486: 5 });
     expect(r.server.allocationsMax, 'allocations the server held at most').to.equal(50);
+    // The run hung up its calls: a page closed with its connections open would leave them for 10 minutes.
+    expect(r.allocationsAfter, 'allocations left on the server after the run').to.equal(0);
     expect(r.verdict.pass).to.equal(false);
   });
 
