@@ -71,4 +71,10 @@ describe('icelab up: what it prints', () => {
     expect(lines[2]).to.equal('  service web            198.18.1.1     https://web.lab.test; log: /run/icelab/web.log');
     expect(lines[3]).to.equal('  service worker         198.18.2.2     no URL (no port); log: /run/icelab/worker.log');
   });
+
+  it('with two hosts or more, ends with the connect --lab command that calls between the first two', () => {
+    const host = (name: string) => ({ name, netns: `icelab-mine-${name}`, ip: '10.1.0.10', preset: 'open', nat: null, firewall: null, link: null, routers: [] });
+    const lines = upStory({ id: 'mine', hosts: [host('office'), host('home')], turn: { ips: ['198.18.0.10', '198.18.0.11'] }, services: [] }, 1).split('\n');
+    expect(lines.at(-1)).to.equal('call between two hosts (browsers kept warm): npx icelab connect --lab mine --a chromium@office --b firefox@home --ice stun');
+  });
 });

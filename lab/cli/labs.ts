@@ -41,6 +41,7 @@ export function upStory(s: UpView, ms: number): string {
     ...s.hosts.map((h) => `  ${h.name.padEnd(22)} ${h.ip.padEnd(14)} ${behaviour(h)}`),
     ...s.services.map((v) => `  service ${v.name.padEnd(14)} ${v.publicIp.padEnd(14)} ${v.url ?? 'no URL (no port)'}; log: ${v.logFile}`),
     `run a command in a host: npx icelab exec${nameFlag(s.id)} ${s.hosts[0]?.name} -- <command>; remove it: npx icelab down${nameFlag(s.id)}`,
+    ...(s.hosts.length >= 2 ? [`call between two hosts (browsers kept warm): npx icelab connect --lab ${s.id} --a chromium@${s.hosts[0]!.name} --b firefox@${s.hosts[1]!.name} --ice stun`] : []),
   ].join('\n');
 }
 
