@@ -102,15 +102,29 @@ function serverOn(socket: string): Promise<ServerInfo | null> {
   return Promise.race([ask<ServerInfo>(socket, '/').catch(() => null), sleep(1000).then(() => null)]);
 }
 
+/** A lab's call server, as a command uses it. */
+export interface CallServer {
+  call(spec: CallSpec, dir: string, origin: CallOrigin): Promise<ServedCall>;
+}
+
 /** The lab's call server, started when none answers, replaced when it runs other code than this command. */
-export async function callServer(lab: ServerLab): Promise<{ call(spec: CallSpec, dir: string, origin: CallOrigin): Promise<ServedCall> }> {
+export async function callServer(lab: ServerLab): Promise<CallServer> {
   const socket = serverSocket(lab);
   const running = await serverOn(socket);
-  if (running && running.code !== codeStamp()) await stopServer(running.pid);
-  if (!running || running.code !== codeStamp()) await startServer(lab, socket);
-  const lost = (e: Error) =>
-    new LabError('ERR_CALL_SERVER', `the call server of lab "${lab.id}" stopped answering: ${e.message}`, { hint: `see ${serverLog(lab)}; was the lab taken down? (npx icelab status)` });
-  return { call: (spec, dir, origin) => ask<ServedCall>(socket, '/call', { spec, dir, origin } satisfies CallRequest).catch((e: Error) => Promise.reject(e instanceof LabError ? e : lost(e))) };
+  const current = running?.code === codeStamp();
+  if (running && !current) await stopServer(running.pid);
+  if (!current) await untilAnswering(lab, socket, spawnServer(lab, socket));
+  return { call: (spec, dir, origin) => callOn(lab, socket, { spec, dir, origin }) };
+}
+
+/** One call on the server; a server that went away mid-call is named, with where to look. */
+function callOn(lab: ServerLab, socket: string, request: CallRequest): Promise<ServedCall> {
+  return ask<ServedCall>(socket, '/call', request).catch((e: Error) => {
+    if (e instanceof LabError) throw e;
+    throw new LabError('ERR_CALL_SERVER', `the call server of lab "${lab.id}" stopped answering: ${e.message}`, {
+      hint: `see ${serverLog(lab)}; was the lab taken down? (npx icelab status)`,
+    });
+  });
 }
 
 /** SIGTERM (the server closes its browsers), SIGKILL if it is still there after 5 s. */
@@ -128,28 +142,30 @@ async function stopServer(pid: number): Promise<void> {
   if (alive()) process.kill(pid, 'SIGKILL');
 }
 
-/** Spawns the server detached (it outlives this command) and waits until it answers. */
-async function startServer(lab: ServerLab, socket: string): Promise<void> {
+/** Spawns the server detached (it outlives this command), its output in a fresh log; resolves how it ended, if it does. */
+function spawnServer(lab: ServerLab, socket: string): Promise<string> {
   mkdirSync(serverDir(lab), { recursive: true, mode: 0o700 });
-  const logFile = serverLog(lab);
-  const log = openSync(logFile, 'w');
+  const log = openSync(serverLog(lab), 'w');
   const entry = fileURLToPath(import.meta.url);
   // From a checkout's sources the server runs through tsx, as the CLI does; an installed package runs its build.
   const loader = entry.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
   const child = spawn(process.execPath, [...loader, entry, lab.id, socket], { detached: true, cwd: lab.dir, stdio: ['ignore', log, log] });
   closeSync(log);
   child.unref();
-  let ended: string | null = null;
-  void endedOf(child).then((how) => (ended = how));
-  const deadline = Date.now() + SERVER_START_MS;
-  while (!(await serverOn(socket))) {
-    if (ended !== null || Date.now() > deadline) {
-      const why = ended ?? `did not answer in ${SERVER_START_MS} ms`;
-      throw new LabError('ERR_CALL_SERVER', `the call server of lab "${lab.id}" ${why}; last lines of ${logFile}:\n${logTail(logFile, 5)}`, {
-        hint: `see ${logFile}; connect without --lab makes a lab of its own`,
-      });
-    }
-    await sleep(50);
+  return endedOf(child);
+}
+
+/** Waits until the server answers; an error with its log's last lines when it ended or took too long. */
+async function untilAnswering(lab: ServerLab, socket: string, ended: Promise<string>): Promise<void> {
+  let how: string | null = null;
+  void ended.then((h) => (how = h));
+  for (const deadline = Date.now() + SERVER_START_MS; !(await serverOn(socket)); await sleep(50)) {
+    if (how === null && Date.now() < deadline) continue;
+    const logFile = serverLog(lab);
+    const why = how ?? `did not answer in ${SERVER_START_MS} ms`;
+    throw new LabError('ERR_CALL_SERVER', `the call server of lab "${lab.id}" ${why}; last lines of ${logFile}:\n${logTail(logFile, 5)}`, {
+      hint: `see ${logFile}; connect without --lab makes a lab of its own`,
+    });
   }
 }
 
@@ -161,10 +177,13 @@ export async function serve(lab: StartedLab, socket: string): Promise<Server | n
   const fleet = new BrowserFleet(lab);
   const code = codeStamp();
   let inFlight = 0;
-  const reply = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const reply = (res: ServerResponse, status: number, body: unknown) =>
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const http = createServer((req, res) => {
     if (req.url === '/') return reply(res, 200, { pid: process.pid, code } satisfies ServerInfo);
-    if (req.url !== '/call' || req.method !== 'POST') return reply(res, 404, { error: { code: 'ERR_CALL_SERVER', message: `no such request: ${req.method} ${req.url}` } });
+    if (req.url !== '/call' || req.method !== 'POST') {
+      return reply(res, 404, { error: { code: 'ERR_CALL_SERVER', message: `no such request: ${req.method} ${req.url}` } });
+    }
     inFlight++;
     text(req)
       .then((body) => serveCall(lab, fleet, JSON.parse(body) as CallRequest))
@@ -182,7 +201,8 @@ export async function serve(lab: StartedLab, socket: string): Promise<Server | n
   process.once('SIGTERM', () => void stop());
   // Gone with its lab (a teardown that began while this server started) or replaced by another server: end when idle.
   const ino = statSync(socket).ino;
-  setInterval(() => inFlight === 0 && (!existsSync(lab.dir) || statSync(socket, { throwIfNoEntry: false })?.ino !== ino) && void stop(), SELF_CHECK_MS).unref();
+  const gone = () => !existsSync(lab.dir) || statSync(socket, { throwIfNoEntry: false })?.ino !== ino;
+  setInterval(() => inFlight === 0 && gone() && void stop(), SELF_CHECK_MS).unref();
   console.log(`${new Date().toISOString()} call server of lab "${lab.id}" (pid ${process.pid}) on ${socket}`);
   return http;
 }
@@ -196,7 +216,8 @@ async function serveCall(lab: StartedLab, fleet: BrowserFleet, { spec, dir, orig
   };
   await Promise.all([ready(spec.a.engine, spec.a.host), ready(spec.b.engine, spec.b.host)]);
   const result = await runCall(lab, fleet, spec, dir, origin);
-  console.log(`${new Date().toISOString()} ${spec.a.engine}@${spec.a.host} → ${spec.b.engine}@${spec.b.host} (${spec.ice.join(',') || 'no ICE servers'}): ${result.outcome}, ${result.observed}`);
+  const ice = spec.ice.join(',') || 'no ICE servers';
+  console.log(`${new Date().toISOString()} ${spec.a.engine}@${spec.a.host} → ${spec.b.engine}@${spec.b.host} (${ice}): ${result.outcome}, ${result.observed}`);
   return { result, launchMs };
 }
 
