@@ -1,6 +1,6 @@
 import { usage } from './usage.ts';
 import type { LabSummary } from '../lab.ts';
-import { knownLabIds, labStanding, readState, removeLab, removeStaleLabs, type LabStanding } from '../network/network.ts';
+import { isLive, knownLabIds, labStanding, readState, removeLab, removeStaleLabs, type LabStanding } from '../network/network.ts';
 import { removeMachineCache } from '../network/machine-cache.ts';
 import { LabError } from '../topology/errors.ts';
 import type { Topology } from '../topology/topology.ts';
@@ -72,7 +72,7 @@ export interface LabArg {
 /** `connect --lab <name>`: a lab that is up; its topology names the hosts the call may use. */
 export function labArg(name: string): LabArg {
   const state = readState(name);
-  if (!state || labStanding(name).kind === 'stale') {
+  if (!state || !isLive(state)) {
     const up = standings().filter((l) => l.kind !== 'stale').map((l) => l.id);
     throw new LabError('ERR_LAB_NOT_FOUND', `--lab: no lab named "${name}" is up`, { hint: up.length ? `labs up: ${up.join(', ')}` : 'start one with `npx icelab up`, or keep the lab of a call with `npx icelab connect … --keep`' });
   }

@@ -316,17 +316,20 @@ const RELEASE_MS = 3000;
  * allocations would stay on the server until they expire (10 min), and the next run would count them.
  */
 async function hangUp(pages: LoadPage[], turn: TurnUnderTest): Promise<void> {
-  const allocations = () => {
-    try {
-      return readServer(turn.pid, turn.relayIp).allocations;
-    } catch {
-      return 0;
-    }
-  };
+  const allocations = () => serverReading(turn)?.allocations ?? 0;
   await Promise.all(pages.map((p) => p.page.evaluate(() => (window as unknown as LoadWindow).icelabLoad.close()).catch(() => undefined)));
   // Bounded: another client of the server (an app's, a background load still stopping) may keep the count up.
   for (const end = Date.now() + RELEASE_MS; Date.now() < end && allocations() > 0; ) await sleep(100);
   await Promise.all(pages.map((p) => p.context.close().catch(() => undefined)));
+}
+
+/** The TURN server's /proc reading now; null once its process is gone. */
+function serverReading(turn: TurnUnderTest): ServerReading | null {
+  try {
+    return readServer(turn.pid, turn.relayIp);
+  } catch {
+    return null;
+  }
 }
 
 async function openedPages(pools: Map<string, PagePool>): Promise<LoadPage[]> {
@@ -347,14 +350,7 @@ class Sampler {
     readonly background: Background | null,
     readonly t0: number,
   ) {
-    this.#server = this.#read();
-  }
-  #read(): ServerReading | null {
-    try {
-      return readServer(this.turn.pid, this.turn.relayIp);
-    } catch {
-      return null;
-    }
+    this.#server = serverReading(turn);
   }
   async tick(pools: PagePool[], final: boolean): Promise<LoadSample> {
     const byId = new Map(this.records.map((r) => [r.id, r]));
@@ -398,7 +394,7 @@ class Sampler {
     this.#lastSent = sent;
     this.#lastEchoed = echoed;
     this.#lastSkipped = skipped;
-    const reading = this.#read();
+    const reading = serverReading(this.turn);
     const server = this.#server && reading ? serverSample(this.#server, reading) : null;
     if (reading) this.#server = reading;
     const failedCalls = this.records.filter((r) => r.outcome === 'failed');
