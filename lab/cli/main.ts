@@ -27,7 +27,7 @@ Usage:
                                               reports/allure-results, then the Allure report;
                                               exit 1 on any unexpected result; --parallel spreads
                                               the suites over n processes (a lab and browsers each;
-                                              default 2 on 2+ cores, 1 for --matrix full or --shard)
+                                              default 3 on 2+ cores, 1 for --matrix full or --shard)
   icelab connect --a <engine>@<host> --b <engine>@<host> --ice <list|none> [--policy relay]
               [--bundle-policy balanced|max-bundle|max-compat] [--media data,audio,video] [--no-trickle] [--timeout <ms>] [--topology <file>]
               [--turn process|container] [--pcap] [--headed] [--keep | --lab <name>] [--json]

@@ -101,9 +101,9 @@ describe('icelab suite: run planning', () => {
     expect(() => planSuiteRun(suite({ headed: true }), { DISPLAY: ':99' })).not.to.throw();
   });
 
-  it('two processes by default on two cores or more, one for the full matrix or a shard', () => {
-    const two = availableParallelism() >= 2 ? 2 : 1;
-    expect(planSuiteRun(suite({}), {}).workers).to.have.length(two);
+  it('three processes by default on two cores or more, one for the full matrix or a shard', () => {
+    const three = availableParallelism() >= 2 ? 3 : 1;
+    expect(planSuiteRun(suite({}), {}).workers).to.have.length(three);
     expect(planSuiteRun(suite({ suites: ['api'] }), {}).workers, 'one suite: one process').to.have.length(1);
     expect(planSuiteRun(suite({ suites: ['connectivity'], matrix: 'full' }), {}).workers).to.have.length(1);
     expect(planSuiteRun(suite({ shard: '1/4' }), {}).workers).to.have.length(1);
@@ -114,11 +114,11 @@ describe('icelab suite: run planning', () => {
     expect(splitWorkers(['/x/suites/api/a.test.ts'], {}, 3)).to.have.length(1);
   });
 
-  it('two processes for the PR run: resilience and turn in one, the PR matrix, api and the README example in the other', () => {
-    const [r1, r2, t] = ['/x/suites/resilience/resilience.test.ts', '/x/suites/resilience/more.test.ts', '/x/suites/turn/turn.test.ts'];
-    const workers = splitWorkers([API, MATRIX, README_EXAMPLE, t, r1, r2], {}, 2);
-    expect(workers.map((w) => w.files)).to.deep.equal([[t, r1, r2], [API, MATRIX, README_EXAMPLE]]);
-    expect(workers.map((w) => w.env.ICELAB_SHARD)).to.deep.equal([undefined, undefined]);
+  it('three processes for the PR run: resilience; the matrix and the README example; api and turn', () => {
+    const [r1, r2, t] = ['/x/suites/resilience/resilience.test.ts', '/x/suites/resilience/mapping-lifetime.test.ts', '/x/suites/turn/turn.test.ts'];
+    const workers = splitWorkers([API, MATRIX, README_EXAMPLE, t, r1, r2], {}, 3);
+    expect(workers.map((w) => w.files)).to.deep.equal([[r1, r2], [MATRIX, README_EXAMPLE], [API, t]]);
+    expect(workers.map((w) => w.env.ICELAB_SHARD)).to.deep.equal([undefined, undefined, undefined]);
     const full = splitWorkers([API, MATRIX, README_EXAMPLE, t, r1, r2], { ICELAB_MATRIX: 'full' }, 2);
     expect(full.map((w) => w.files)).to.deep.equal([[MATRIX, r1, r2], [API, MATRIX, README_EXAMPLE, t]]);
     expect(full.map((w) => w.env.ICELAB_SHARD)).to.deep.equal(['1/2', '2/2']);

@@ -89,30 +89,35 @@ export function planSuiteRun(o: SuiteOptions, baseEnv: NodeJS.ProcessEnv = proce
 }
 
 /**
- * Processes when --parallel is not given: two on a machine with two cores or more for the PR
- * selection (all suites on 2 cores: 146 s in two processes, 204-228 s in one, 2026-12-01), one for
- * the full matrix and a shard of it (one process measured 348-359 s; not measured split).
+ * Processes when --parallel is not given: three on a machine with two cores or more for the PR
+ * selection (all suites on 2 cores, 2026-12-01: 123-136 s in three processes, 146-158 s in two,
+ * 204-228 s in one; the runs wait on browsers and timers more than they compute: two processes
+ * used 0.84 cores of 2), one for the full matrix and a shard of it (one process measured 348-383 s).
  */
 function defaultParallel(o: SuiteOptions): number {
-  return availableParallelism() >= 2 && o.matrix !== 'full' && !o.shard ? 2 : 1;
+  return availableParallelism() >= 2 && o.matrix !== 'full' && !o.shard ? 3 : 1;
 }
 
 /** The one suite file that runs a share of its cases under ICELAB_SHARD (the connectivity matrix). */
 const MATRIX_FILE = join('suites', 'connectivity', 'connectivity.test.ts');
 
 /**
- * Seconds a suite's files take in one process, the matrix aside (the PR main job of 2026-12-01,
- * chromium+firefox, 220 s in all): what splitWorkers balances the processes by. The PR matrix is
- * balanced as a whole (MATRIX_PR_SECONDS): split, each half took as long as the whole, as each
- * process launched its own browsers for it.
+ * Seconds a unit takes in one process (the PR main job of 2026-12-01, chromium+firefox, lab and
+ * launches included): what splitWorkers balances the processes by. A unit is a suite's files,
+ * except a file named here by its path under suites/, a unit of its own: the PR matrix (split,
+ * each half took as long as the whole, as each process launched its own browsers for it). The
+ * matrix is what computes (calls with video); the others mostly wait on timers and browsers, and
+ * their processes start no more labs and browsers than they must: the resilience suite's mapping
+ * lifetime file (a lab of its own) run apart from the suite made the matrix slower (135 s, not 115).
  */
-const SUITE_SECONDS: Readonly<Record<string, number>> = { resilience: 90, api: 45, turn: 20, connectivity: 5 };
-const MATRIX_PR_SECONDS = 60;
-const suiteOf = (file: string): string => /suites\/([^/]+)\//.exec(file)?.[1] ?? file;
+const UNIT_SECONDS: Readonly<Record<string, number>> = { 'connectivity/connectivity.test.ts': 80, resilience: 110, api: 50, turn: 45, connectivity: 5 };
 const isMatrix = (f: string) => f.endsWith(MATRIX_FILE);
-/** What balance() keeps together: a suite's files, or the PR matrix on its own. */
-const unitOf = (file: string): string => (isMatrix(file) ? 'matrix' : suiteOf(file));
-const unitSeconds = (unit: string): number => (unit === 'matrix' ? MATRIX_PR_SECONDS : (SUITE_SECONDS[unit] ?? 10));
+/** What balance() keeps together: the file when UNIT_SECONDS names it, else its suite. */
+function unitOf(file: string): string {
+  const path = /suites\/(.+)$/.exec(file)?.[1] ?? file;
+  return path in UNIT_SECONDS ? path : path.split('/')[0]!;
+}
+const unitSeconds = (unit: string): number => UNIT_SECONDS[unit] ?? 10;
 
 /** Files over `n` shares, a unit's files together: the longest unit first, to the least loaded share. */
 function balance(files: readonly string[], n: number): string[][] {
@@ -175,7 +180,15 @@ function runMocha(w: Worker, k: number, n: number, o: SuiteOptions): Promise<num
       for (const l of lines) to.write(n > 1 ? `[${k}/${n}] ${l}\n` : `${l}\n`);
     });
   }
-  return new Promise<number>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 130 : 1))));
+  const t0 = performance.now();
+  return new Promise<number>((resolve) =>
+    child.on('close', (c, sig) => {
+      const code = c ?? (sig ? 130 : 1);
+      // Which process held the run up: each one's end, with what it ran.
+      if (n > 1) process.stderr.write(`[${k}/${n}] ${[...new Set(w.files.map(unitOf))].join(', ')}: exit ${code} after ${Math.round((performance.now() - t0) / 1000)} s\n`);
+      resolve(code);
+    }),
+  );
 }
 
 /** Adds the workers' summaries up; a worker without one (crashed) counts as a failure. */

@@ -57,12 +57,16 @@
     const pairs = [...stats.values()].filter((x) => x.type === 'candidate-pair');
     const sel = selectedOf(stats);
     const t = now();
-    for (const p of pairs) if (!s.firstSeen.has(p.id)) s.firstSeen.set(p.id, t);
+    for (const p of pairs) {
+      const times = s.ev.pairTimes[p.id] ?? (s.ev.pairTimes[p.id] = { seen: t, checked: null, answered: null });
+      if (times.checked === null && p.state !== 'frozen' && p.state !== 'waiting') times.checked = t;
+      if (times.answered === null && (p.responsesReceived > 0 || p.state === 'succeeded')) times.answered = t;
+    }
     const unreachable = (p) => s.unreachable.includes(stats.get(p.remoteCandidateId)?.address ?? stats.get(p.remoteCandidateId)?.ip);
     const couldChange = (p) => sel && p.id !== sel.id && (outranks(stats, p, sel) || (isRelayPair(stats, sel) && !isRelayPair(stats, p)));
     const contenders = pairs.filter((p) => (p.state === 'in-progress' || p.state === 'waiting' || p.state === 'frozen') && !(p.responsesReceived > 0) && (!sel || couldChange(p)) && !unreachable(p));
     const grace = (p) => (sel && isRelayPair(stats, sel) && !isRelayPair(stats, p) ? s.relayGraceMs : s.switchGraceMs);
-    const live = contenders.filter((p) => t - Math.max(s.firstSeen.get(p.id), s.connectedAt ?? 0) < grace(p));
+    const live = contenders.filter((p) => t - Math.max(s.ev.pairTimes[p.id].seen, s.connectedAt ?? 0) < grace(p));
     return {
       t,
       selected: sel ? { id: sel.id, state: sel.state, local: cand(stats, sel.localCandidateId), remote: cand(stats, sel.remoteCandidateId), currentRoundTripTime: sel.currentRoundTripTime ?? null } : null,
@@ -182,8 +186,8 @@
      */
     async init(id, { config, media, role, unreachable = [], switchGraceMs, relayGraceMs, srflxFirstMs = 0 }) {
       const pc = new RTCPeerConnection(config);
-      const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], remoteCandidates: [], pairSnapshots: [], created: now() };
-      const s = { id, pc, ev, dc: null, pending: [], echoes: new Map(), tracks: [], firstSeen: new Map(), unreachable, switchGraceMs, relayGraceMs, connectedAt: null, watchers: new Set(), view: null, lastPairs: null, busy: false, again: false, timer: null };
+      const ev = { timeline: [], candidates: [], candidateErrors: [], addCandidateErrors: [], remoteCandidates: [], pairSnapshots: [], pairTimes: {}, created: now() };
+      const s = { id, pc, ev, dc: null, pending: [], echoes: new Map(), tracks: [], unreachable, switchGraceMs, relayGraceMs, connectedAt: null, watchers: new Set(), view: null, lastPairs: null, busy: false, again: false, timer: null };
       calls.set(id, s);
       s.srflxReady = srflxFirstMs <= 0;
       s.ownSrflx = new Promise((resolve) => {

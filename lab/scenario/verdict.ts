@@ -65,6 +65,14 @@ export interface PeerChecks {
   nominations: PairSnapshot[];
   /** The pairs when the selected pairs had settled (or, without a connection, the last poll that saw any). */
   final: PairSnapshot;
+  /** Per pair id: when it appeared, was first checked and first answered (epoch ms, at the agent's samples). */
+  checkTimes: Record<string, PairTimes>;
+}
+/** When a candidate pair appeared, was first checked (left frozen/waiting) and first answered; null: not yet. */
+export interface PairTimes {
+  seen: number;
+  checked: number | null;
+  answered: number | null;
 }
 
 /** Everything the verdict reads. `sides` and `ice` are what the oracle predicted from. */
@@ -133,6 +141,7 @@ export interface IceRecord {
   candidates: readonly GatheredCandidate[];
   remoteCandidates: readonly { candidate: string }[];
   pairSnapshots: PairSnapshot[];
+  pairTimes?: Record<string, PairTimes>;
 }
 /** getStats local-candidate entries, for a relay's transport where the candidate does not say it. */
 export type LocalCandidateStats = { type: string; address?: string; ip?: string; port?: number; relayProtocol?: RelayProtocol };
@@ -155,7 +164,7 @@ export function peerChecks(rec: IceRecord, final: PairSnapshot, stats: readonly 
     return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
   });
   const received = rec.remoteCandidates.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
-  return { gathered, received, nominations: rec.pairSnapshots, final };
+  return { gathered, received, nominations: rec.pairSnapshots, final, checkTimes: rec.pairTimes ?? {} };
 }
 
 export function parseCandidate(line: string): CandidateLine | null {
