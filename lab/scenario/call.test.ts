@@ -9,6 +9,8 @@ import { judgeCall, type VerdictInput } from './verdict.ts';
 import { Call, FAIL_PROOF_MS, callTimings, connectCommand, decidedByRetest, DEFAULT_CONNECT_TIMEOUT_MS, directOnly, PEER_PAGE, runCall, type CallPhases, type CallResult, type CallSpec, type ReproduceOptions } from './call.ts';
 import { predictOutcome } from './oracle.ts';
 import { testDir } from '../testing/temp-dir.ts';
+import { clientIps, renderRouterNft } from '../network/render.ts';
+import type { Nat } from '../topology/nat.ts';
 
 const SPEC: CallSpec = { a: { engine: 'firefox', host: 'symmetric' }, b: { engine: 'chromium', host: 'full-cone' }, ice: ['stun', 'turn-udp'] };
 const DEFAULT_LAB: ReproduceOptions = { topologyFile: null, turnProvider: 'process', lab: null };
@@ -229,6 +231,44 @@ describe('Call in a lab @integration', function () {
       expect(r.verdict.reason).to.match(/^failed as predicted: every candidate the configuration allows was gathered/);
       expect(r.reason).to.match(new RegExp(`not connected after \\d+ ms, when the predicted failure's mechanism had held for ${FAIL_PROOF_MS} ms`));
       expect(r.timings.phases.connectMs!, 'connect wait').to.be.within(FAIL_PROOF_MS, timeout - 1000);
+    }
+  });
+
+  /**
+   * Makes `host`'s router behave as `nat` while the topology still says what it was built as: a
+   * NAT that lets through more than the oracle predicts from. Returns the undo.
+   */
+  async function leak(host: string, nat: Partial<Nat>): Promise<() => Promise<void>> {
+    const t = lab!.network.topology;
+    const r = t.routers.find((x) => x.name === lab!.host(host).routers[0])!;
+    const load = async (n: Nat) => {
+      const res = await lab!.exec(r.name, ['nft', '-f', '-'], { input: `delete table ip icelab\n${renderRouterNft({ ...r, nat: n }, clientIps(r, t))}` });
+      if (res.code !== 0) throw new Error(`nft on ${r.name}: ${res.stderr}`);
+    };
+    await load({ ...r.nat, ...nat });
+    return () => load(r.nat);
+  }
+
+  it('a NAT that lets through more than its topology says is caught: a call predicted to relay or to fail that finds the direct path, in the call or in its STUN-only retest, is unexpected', async () => {
+    // The symmetric NAT maps like a restricted cone: its checks from the srflx port punch through.
+    const undo = await leak('sym', { mapping: 'endpoint-independent', filtering: 'address-dependent' });
+    try {
+      // Firefox ↔ Firefox twice: it is the pair whose agents nominate the relay first most often.
+      for (const [a, b] of [['firefox', 'firefox'], ['firefox', 'firefox'], ['firefox', 'chromium'], ['chromium', 'firefox']] as const) {
+        for (const ice of [['stun', 'turn-udp'], ['stun']] as CallSpec['ice'][]) {
+          const r = await runCall(lab!, fleet!, { a: { engine: a, host: 'sym' }, b: { engine: b, host: 'natted' }, ice }, join(dir, `leak-${a}-${b}-${ice.join('+')}-${performance.now()}`));
+          const what = `${a} ↔ ${b} ${ice.join(',')}: expected ${r.expected.outcome}, ${r.verdict.status} ${r.verdict.result}: ${r.verdict.reason}`;
+          expect(r.expected.outcome, what).to.equal(ice.length > 1 ? 'relay-udp' : 'fail');
+          expect(r.verdict.status, what).to.equal('unexpected');
+          expect(r.matches, what).to.equal(false);
+          // Either a direct check was answered in this call, or the relay came first and the call
+          // with STUN only (its retest) connected.
+          const caught = r.verdict.directPath.state === 'succeeded' || /the same call with STUN only connected \(\w+\): a NAT or firewall let through/.test(r.verdict.reason);
+          expect(caught, what).to.equal(true);
+        }
+      }
+    } finally {
+      await undo();
     }
   });
 

@@ -11,7 +11,7 @@ import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { withIceStats } from './page-scripts.ts';
-import { judgeCall, peerChecks, relayFirstPending, withDirectRetest, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
+import { DIRECT_TESTED_MS, judgeCall, peerChecks, relayFirstPending, withDirectRetest, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
 import { classifyCall, predictOutcome, sameLan, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -305,12 +305,12 @@ const samePair = (x: PairPoll['selected'], y: PairPoll['selected']) => x?.id ===
 const since = (t0: number) => Math.round(performance.now() - t0);
 
 /**
- * How long an unanswered check counts for settle, from when its pair appeared or the call
- * connected (the later); peer-agent.js pairView says why each. `relay`: a direct pair while a relay
- * is selected (what the previous settle gave every contender: direct checks under load that answer
- * late still make the evidence). `switch`: a pair that outranks a selected direct pair.
+ * How long an unanswered check holds settle up; peer-agent.js pairView says why each. `relay`: a
+ * direct pair while a relay is selected, from its first check (DIRECT_TESTED_MS: how long the
+ * verdict needs it checked to let the relay stand). `switch`: a pair that outranks a selected
+ * direct pair, from when it appeared or the call connected (the later).
  */
-export const CHECK_GRACE_MS = { relay: 1200, switch: 300 } as const;
+export const CHECK_GRACE_MS = { relay: DIRECT_TESTED_MS, switch: 300 } as const;
 /**
  * How long a side behind a NAT may hold the other side's trickled candidates for its own srflx
  * (peer-agent.js init, srflxFirstMs): the lab's STUN answer takes milliseconds; past this the STUN

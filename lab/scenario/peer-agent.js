@@ -44,11 +44,11 @@
    * The selected pair and the checks that could still change it or its evidence: unanswered pairs
    * that outrank it, or (with a relay selected) any unanswered direct pair, since a direct pair that
    * answers is what tells "the NAT allowed the direct path" from "the agent nominated the relay
-   * first". Ages count from when the pair appeared or the call connected, whichever is later. A
-   * pending pair stops counting once it is older than its grace: `relayGraceMs` for a direct pair
-   * while a relay is selected (the verdict's relay-first evidence), `switchGraceMs` for a pair that
-   * outranks a selected direct pair (a reachable check in the lab is answered within a few round
-   * trips of milliseconds; both engines have re-sent it several times by then). A pair already
+   * first". A pending pair stops counting once it is older than its grace: `relayGraceMs` from its
+   * first check for a direct pair while a relay is selected (how long the verdict needs it tested,
+   * DIRECT_TESTED_MS), `switchGraceMs` from when it appeared or the call connected (the later) for
+   * a pair that outranks a selected direct pair (a reachable check in the lab is answered within a
+   * few round trips of milliseconds; both engines have re-sent it several times by then). A pair already
    * answered but left in progress (Firefox, when the answer's mapped address made a prflx pair
    * valid) has shown its path and holds nothing up; nor does a pair whose remote address is one the
    * harness says this host cannot reach.
@@ -58,15 +58,20 @@
     const sel = selectedOf(stats);
     const t = now();
     for (const p of pairs) {
-      const times = s.ev.pairTimes[p.id] ?? (s.ev.pairTimes[p.id] = { seen: t, checked: null, answered: null });
-      if (times.checked === null && p.state !== 'frozen' && p.state !== 'waiting') times.checked = t;
+      const times = s.ev.pairTimes[p.id] ?? (s.ev.pairTimes[p.id] = { seen: t, checked: null, answered: null, ended: null });
+      if (times.checked === null && ['in-progress', 'succeeded', 'failed'].includes(p.state)) times.checked = t;
       if (times.answered === null && (p.responsesReceived > 0 || p.state === 'succeeded')) times.answered = t;
+      if (times.ended === null && (p.state === 'failed' || p.state === 'cancelled')) times.ended = t;
     }
     const unreachable = (p) => s.unreachable.includes(stats.get(p.remoteCandidateId)?.address ?? stats.get(p.remoteCandidateId)?.ip);
     const couldChange = (p) => sel && p.id !== sel.id && (outranks(stats, p, sel) || (isRelayPair(stats, sel) && !isRelayPair(stats, p)));
     const contenders = pairs.filter((p) => (p.state === 'in-progress' || p.state === 'waiting' || p.state === 'frozen') && !(p.responsesReceived > 0) && (!sel || couldChange(p)) && !unreachable(p));
-    const grace = (p) => (sel && isRelayPair(stats, sel) && !isRelayPair(stats, p) ? s.relayGraceMs : s.switchGraceMs);
-    const live = contenders.filter((p) => t - Math.max(s.ev.pairTimes[p.id].seen, s.connectedAt ?? 0) < grace(p));
+    const relayed = (p) => sel && isRelayPair(stats, sel) && !isRelayPair(stats, p);
+    const times = (p) => s.ev.pairTimes[p.id];
+    // A direct pair under a relay counts from its first check (until then, from when it appeared or
+    // the call connected); a pair that could outrank a direct one, from either of those.
+    const since = (p) => (relayed(p) && times(p).checked !== null ? times(p).checked : Math.max(times(p).seen, s.connectedAt ?? 0));
+    const live = contenders.filter((p) => t - since(p) < (relayed(p) ? s.relayGraceMs : s.switchGraceMs));
     return {
       t,
       selected: sel ? { id: sel.id, state: sel.state, local: cand(stats, sel.localCandidateId), remote: cand(stats, sel.remoteCandidateId), currentRoundTripTime: sel.currentRoundTripTime ?? null } : null,

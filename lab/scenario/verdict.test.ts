@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { effectiveNat, normaliseNat, PRESETS } from '../topology/nat.ts';
 import { predictOutcome, type PeerSide } from './oracle.ts';
-import { judgeCall, parseCandidate, RELAY_FIRST_PENDING, relayFirstPending, withDirectRetest, type PairSnapshot, type VerdictInput } from './verdict.ts';
+import { DIRECT_TESTED_MS, judgeCall, parseCandidate, RELAY_FIRST_PENDING, relayFirstPending, withDirectRetest, type PairSnapshot, type VerdictInput } from './verdict.ts';
 
 /** A call recorded with `icelab connect` (its ice-checks.json); `recorded` says which and what it shows. */
 interface Fixture {
@@ -211,5 +211,63 @@ describe('judgeCall: races and failures seen in the full matrix under load (load
     // …while a side that had candidates on both ends and sent no check still makes it unknown.
     const silentA = { ...input, checks: { ...input.checks, b: { ...input.checks.b, gathered: input.checks.a.gathered } } };
     expect(judgeCall(silentA).status).to.equal('unknown');
+  });
+});
+
+describe('judgeCall: a predicted relay stands only on a tested direct path (recorded in the lab with a leaking NAT, 2026-12-01)', () => {
+  it('relay-tested-blocked: every direct pair checked ≥ DIRECT_TESTED_MS on both sides, none answered: the relay passes', () => {
+    const { input } = fixture('relay-tested-blocked');
+    const v = judgeCall(input);
+    expect(v.status, v.reason).to.equal('pass');
+    expect(v.result).to.equal('relay-udp');
+  });
+
+  it('the same call read before its direct pairs were checked that long is not passed: the direct path was not tested', () => {
+    const { input } = fixture('relay-tested-blocked');
+    const early = (c: VerdictInput['checks']['a']) => ({ ...c, final: { ...c.final, t: Math.min(...Object.values(c.checkTimes!).flatMap((t) => (t.checked ? [t.checked] : []))) + DIRECT_TESTED_MS - 100 } });
+    const v = judgeCall({ ...input, checks: { a: early(input.checks.a), b: early(input.checks.b) } });
+    expect(v.status, v.reason).to.equal('unexpected');
+    expect(relayFirstPending(v), v.result).to.equal(true);
+    expect(v.reason).to.match(/was checked for \d+ ms when the pairs were read \(< 500 ms\)/);
+  });
+
+  it('a side that checked no direct pair, though the other side gathered an address it could check, has not tested the path', () => {
+    const { input } = fixture('relay-tested-blocked');
+    const relayOnly = editSnapshots(input, 'a', (snap) => ({ ...snap, pairs: snap.pairs.filter((p) => p.local?.type === 'relay' || p.remote?.type === 'relay' || p.id === snap.selectedId) }));
+    const v = judgeCall(relayOnly);
+    expect(v.status, v.reason).to.equal('unexpected');
+    expect(v.reason).to.match(/: A checked no direct pair, though B gathered srflx 198\.18\.\d+\.\d+:\d+;/);
+  });
+
+  it('relay-untested-leak: A\'s pair to B\'s srflx was cancelled before its first check: re-tested, not passed', () => {
+    const v = judgeCall(fixture('relay-untested-leak').input);
+    expect(v.status, v.reason).to.equal('unexpected');
+    expect(v.result).to.equal(`relay-udp, ${RELAY_FIRST_PENDING}`);
+    expect(relayFirstPending(v)).to.equal(true);
+    expect(v.reason).to.match(/^the relay was selected before the direct path was tested: A host\/udp \S+ ↔ srflx\/udp \S+ \(cancelled\) was never checked;/);
+  });
+
+  it('its STUN-only retest connected: the relay stays unexpected, the reason naming the leak; a retest that failed as predicted lets it pass', () => {
+    const { input } = fixture('relay-untested-leak');
+    const first = judgeCall(input);
+    const retest = judgeCall(fixture('relay-untested-leak-retest').input);
+    expect(retest.settledClass).to.equal('srflx');
+    const leaked = withDirectRetest(first, input.expected, retest);
+    expect(leaked.status).to.equal('unexpected');
+    expect(leaked.reason).to.match(/the same call with STUN only connected \(srflx\): a NAT or firewall let through a direct path the oracle rules out$/);
+    const blocked = judgeCall(fixture('fail-by-mechanism').input);
+    expect(blocked).to.include({ status: 'pass', result: 'fail' });
+    const stands = withDirectRetest(first, input.expected, blocked);
+    expect(stands).to.include({ status: 'pass', result: 'relay-udp' });
+    expect(stands.reason).to.match(/^the direct path is blocked as predicted: the same call with STUN only failed as predicted/);
+  });
+
+  it('evidence with no check times (the app recorder, older recordings) is judged as before', () => {
+    const { input } = fixture('relay-untested-leak');
+    const strip = (c: VerdictInput['checks']['a']) => {
+      const { checkTimes: _t, ...rest } = c;
+      return rest;
+    };
+    expect(judgeCall({ ...input, checks: { a: strip(input.checks.a), b: strip(input.checks.b) } }).status).to.equal('pass');
   });
 });

@@ -65,14 +65,19 @@ export interface PeerChecks {
   nominations: PairSnapshot[];
   /** The pairs when the selected pairs had settled (or, without a connection, the last poll that saw any). */
   final: PairSnapshot;
-  /** Per pair id: when it appeared, was first checked and first answered (epoch ms, at the agent's samples). */
-  checkTimes: Record<string, PairTimes>;
+  /**
+   * Per pair id: when it appeared, was first checked and first answered (epoch ms, at the peer
+   * agent's samples). Absent where nothing tracked them (the app recorder, evidence recorded before
+   * 2026-12-01): the verdict then cannot say how long a direct path was tested.
+   */
+  checkTimes?: Record<string, PairTimes>;
 }
-/** When a candidate pair appeared, was first checked (left frozen/waiting) and first answered; null: not yet. */
+/** When a candidate pair appeared, was first seen checked (in progress, succeeded or failed), first answered, and failed or was cancelled; null: not yet. */
 export interface PairTimes {
   seen: number;
   checked: number | null;
   answered: number | null;
+  ended: number | null;
 }
 
 /** Everything the verdict reads. `sides` and `ice` are what the oracle predicted from. */
@@ -115,6 +120,14 @@ export interface Verdict {
 
 /** The result of a relay settled while direct checks were still running: the direct path was never tested. */
 export const RELAY_FIRST_PENDING = 'nominated while direct checks were pending';
+/**
+ * How long a direct pair must have been checked, unanswered, before the pairs were read for a relay
+ * to stand where the oracle predicts one: in the lab a check that gets through is answered within
+ * milliseconds, and by then both engines have re-sent it (Firefox at 100 and 300 ms, Chromium every
+ * ≈ 50 ms while no pair is writable). The peer agent's settle waits this long for such a pair
+ * (CHECK_GRACE_MS.relay); a pair never checked (cancelled first) makes the call re-tested instead.
+ */
+export const DIRECT_TESTED_MS = 500;
 
 /** A connected call whose pair cannot be judged: a harness or engine problem, reported as broken, never as failed. */
 export class VerdictUnknownError extends LabError {
@@ -164,7 +177,7 @@ export function peerChecks(rec: IceRecord, final: PairSnapshot, stats: readonly 
     return line ? [{ ...line, relayProtocol: relayOf(c, stats) }] : [];
   });
   const received = rec.remoteCandidates.map((c) => parseCandidate(c.candidate)).filter((c): c is CandidateLine => c !== null);
-  return { gathered, received, nominations: rec.pairSnapshots, final, checkTimes: rec.pairTimes ?? {} };
+  return { gathered, received, nominations: rec.pairSnapshots, final, ...(rec.pairTimes ? { checkTimes: rec.pairTimes } : {}) };
 }
 
 export function parseCandidate(line: string): CandidateLine | null {
@@ -268,6 +281,34 @@ function directPath(sides: readonly Side[], expected: Prediction): DirectPath {
   return ended.length ? { state: 'failed', pair: ended[0]!.text, class: null } : { state: 'none', pair: null, class: null };
 }
 
+/** How long a pair was checked: from its first check until it failed or was cancelled, else until `readAt`. */
+const checkedMs = (t: PairTimes | undefined, readAt: number): number => (t?.checked ? Math.round((t.ended ?? readAt) - t.checked) : 0);
+
+/**
+ * Where the direct path of a relayed call was not tested long enough to rule it out: on either
+ * side, a direct pair that could carry it checked for less than DIRECT_TESTED_MS (or never), or
+ * no such pair checked that long although the other side gathered an address this side could
+ * check (a path through two NATs opens only once both sides have sent). Null when it was tested,
+ * or when no check times were recorded.
+ */
+function untestedDirect(sides: readonly Side[], expected: Prediction): string | null {
+  for (const s of sides) {
+    const times = s.checks.checkTimes;
+    if (!times) return null;
+    const readAt = s.checks.final.t;
+    const pairs = pairsOf(s.checks.final, s).filter((x) => x.direct && couldCarry(x, s, expected));
+    const short = pairs.find((r) => checkedMs(times[r.pair.id], readAt) < DIRECT_TESTED_MS);
+    if (short) {
+      const t = times[short.pair.id];
+      return t?.checked ? `${short.text} was checked for ${checkedMs(t, readAt)} ms${t.ended ? ', then ended' : ' when the pairs were read'} (< ${DIRECT_TESTED_MS} ms)` : `${short.text} was never checked`;
+    }
+    const other = s.name === 'A' ? 'B' : 'A';
+    const target = s.other.gathered.find((c) => c.protocol === 'udp' && (c.type === 'srflx' || (c.type === 'host' && (s.otherPeer.nat === null || s.sameLan))));
+    if (target && !pairs.length) return `${s.name} checked no direct pair, though ${other} gathered ${target.type} ${target.address}:${target.port}`;
+  }
+  return null;
+}
+
 const sidesOf = (input: VerdictInput): [Side, Side] => {
   const { checks, sides } = input;
   return [
@@ -310,6 +351,8 @@ function connectedVerdict(input: VerdictInput, sides: readonly Side[], direct: D
   if (isRelayClass(expected.outcome) && direct.state === 'succeeded') {
     return bad(`${cls}, though a direct check succeeded`, `a direct pair's check succeeded (${direct.pair}): a NAT or firewall let through a direct path the oracle rules out (${expected.reason})`);
   }
+  const untested = isRelayClass(expected.outcome) && isRelayClass(cls) ? untestedDirect(sides, expected) : null;
+  if (untested) return bad(`${cls}, ${RELAY_FIRST_PENDING}`, `the relay was selected before the direct path was tested: ${untested}`);
   // Another relay class accepted because the engines rank both alike: only when the gathered priorities show the tie.
   const tie = cls !== expected.outcome && outcomeMatches(expected, cls) ? tieContradiction(expected, relayPriorities(input)) : null;
   if (tie) return bad(cls, `${cls} is accepted for ${expected.outcome} only on equally ranked relay candidates: ${tie}`);
@@ -339,7 +382,7 @@ function relayFirst(expected: Prediction, cls: OutcomeClass, direct: DirectPath,
 }
 
 /** A relay settled while the predicted direct path was still being checked (relayFirst): the direct path was never tested. */
-export const relayFirstPending = (v: Verdict): boolean => v.status === 'unexpected' && v.directPath.state === 'pending' && v.result.endsWith(RELAY_FIRST_PENDING);
+export const relayFirstPending = (v: Verdict): boolean => v.status === 'unexpected' && v.result.endsWith(RELAY_FIRST_PENDING);
 
 /**
  * A relay-first call (relayFirstPending) decided by the call that tests its direct path alone: the
@@ -348,12 +391,22 @@ export const relayFirstPending = (v: Verdict): boolean => v.status === 'unexpect
  * nominated the relay that answered first, and the verdict says both. Otherwise it stays unexpected.
  */
 export function withDirectRetest(first: Verdict, expected: Prediction, retest: Verdict): Verdict {
+  if (isRelayClass(expected.outcome)) return relayRetested(first, expected, retest);
   const cls = retest.settledClass;
   if (retest.status === 'pass' && cls !== null && outcomeMatches(expected, cls)) {
     const reason = `the NAT allowed the predicted ${expected.outcome} path: the same call with STUN only ${retest.reason}; in this call the agents nominated the relay that answered first (${first.reason})`;
     return { ...first, status: 'pass', result: expected.outcome, reason };
   }
   return { ...first, reason: `${first.reason}; the same call with STUN only did not show the ${expected.outcome} path either: ${retest.status}, ${retest.reason}` };
+}
+
+/** A predicted relay whose direct path was not tested: it stands when the STUN-only call failed as the oracle predicts. */
+function relayRetested(first: Verdict, expected: Prediction, retest: Verdict): Verdict {
+  if (retest.status === 'pass' && retest.result === 'fail') {
+    return { ...first, status: 'pass', result: expected.outcome, reason: `the direct path is blocked as predicted: the same call with STUN only ${retest.reason}; in this call ${first.reason}` };
+  }
+  const what = retest.settledClass ? `connected (${retest.settledClass}): a NAT or firewall let through a direct path the oracle rules out` : `${retest.status}, ${retest.reason}`;
+  return { ...first, result: first.result, reason: `${first.reason}; the same call with STUN only ${what}` };
 }
 
 /** What a side's configuration lets it gather: each must be there for a failure to mean anything. */
