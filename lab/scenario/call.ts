@@ -11,7 +11,7 @@ import type { Link } from '../topology/nat.ts';
 import { LabError } from '../topology/errors.ts';
 import { routersOf, type PlannedHost, type Topology, type TurnProviderName } from '../topology/topology.ts';
 import { withIceStats } from './page-scripts.ts';
-import { DIRECT_TESTED_MS, judgeCall, peerChecks, relayFirstPending, withDirectRetest, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
+import { DIRECT_TESTED_MS, judgeCall, peerChecks, relayFirstPending, untestedDirectPath, withDirectRetest, type LocalCandidateStats, type PairSnapshot, type Verdict, type VerdictInput } from './verdict.ts';
 import { classifyCall, predictOutcome, sameLan, type CandidateType, type IceConfig, type IceServerSpec, type OutcomeClass, type PairView, type PeerSide, type Prediction, type RelayProtocol } from './oracle.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -321,16 +321,17 @@ export const SRFLX_FIRST_MS = 300;
 /**
  * How long a predicted failure's mechanism must hold before the call stops waiting for a
  * connection (Call.#failProven): every candidate gathered, checks sent, none answered, and no new
- * candidate or pair on either side meanwhile. In the lab a check that gets through is answered
- * within milliseconds, and in this time both engines send an unanswered check several times over
- * (Firefox retransmits at 100, 300, 700 and 1500 ms; Chromium pings its unwritable pairs every
- * ≈ 50 ms in turn). A call predicted to connect always waits the whole connect timeout.
+ * candidate or pair on either side meanwhile; besides, every pair that could carry a path must have
+ * been checked that long, on both sides (untestedDirectPath, DIRECT_TESTED_MS: the rule a relay
+ * stands on). In the lab a check that gets through is answered within milliseconds, and by then
+ * both engines have re-sent an unanswered one (Firefox at 100 and 300 ms, Chromium every ≈ 50 ms
+ * while no pair is writable). A call predicted to connect always waits the whole connect timeout.
  */
-export const FAIL_PROOF_MS = 2000;
+export const FAIL_PROOF_MS = DIRECT_TESTED_MS;
 /** How long tcpdump may take to open the public segment's interface (--pcap). */
 const PCAP_READY_MS = 10_000;
-/** How often the proof reads both peers' evidence. */
-const FAIL_POLL_MS = 250;
+/** How often the proof reads both peers' evidence (about 20 ms of page calls each time). */
+const FAIL_POLL_MS = 100;
 
 /**
  * A call between two browsers in the lab, signaling relayed by the harness. Each side is a peer
@@ -508,10 +509,10 @@ export class Call implements AsyncDisposable {
     return { a, b };
   }
 
-  /** The verdict on these checks, unconnected, is the predicted failure. */
+  /** The verdict on these checks, unconnected, is the predicted failure, on pairs each checked FAIL_PROOF_MS or more. */
   #failsAsPredicted(checks: VerdictInput['checks']): boolean {
     const input: VerdictInput = { expected: this.expected, connected: false, settled: false, checks, ...oracleInput(this.#lab, this.spec) };
-    return judgeCall(input).status === 'pass';
+    return judgeCall(input).status === 'pass' && untestedDirectPath(input) === null;
   }
 
   /** The description a peer made, or the gathering timeout it ran into. */
@@ -682,7 +683,7 @@ export class Call implements AsyncDisposable {
   #notConnected(states: { a: string; b: string }): string {
     const end = this.#failProvenMs === null
       ? `within ${this.spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`
-      : `after ${this.#failProvenMs} ms, when the predicted failure's mechanism had held for ${FAIL_PROOF_MS} ms with no new candidate or pair`;
+      : `after ${this.#failProvenMs} ms, when the predicted failure's mechanism had held for ${FAIL_PROOF_MS} ms with no new candidate or pair, every pair checked that long`;
     return `not connected ${end} (A ${states.a}, B ${states.b})`;
   }
 

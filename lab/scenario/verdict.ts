@@ -309,6 +309,9 @@ function untestedDirect(sides: readonly Side[], expected: Prediction): string | 
   return null;
 }
 
+/** untestedDirect on a call's evidence: where its direct path was not tested long enough; null when it was. */
+export const untestedDirectPath = (input: VerdictInput): string | null => untestedDirect(sidesOf(input), input.expected);
+
 const sidesOf = (input: VerdictInput): [Side, Side] => {
   const { checks, sides } = input;
   return [
