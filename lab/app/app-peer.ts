@@ -388,7 +388,7 @@ function noRemoteVerdict(addresses: readonly string[]): Verdict {
   };
 }
 
-/** Polls the selected pair until it stops changing and no better pair is still being checked (the harness's rule, call.ts). */
+/** Polls the selected pair until it stops changing and no better pair is still being checked for `graceMs` (the app's own pages: no check times are recorded there, so this waits a fixed grace). */
 async function settlePair(frame: Frame, id: number, maxMs = 6000, graceMs = 1200): Promise<{ settled: boolean; selected: PairPoll['selected'] }> {
   const start = performance.now();
   let prev: PairPoll | null = null;

@@ -43,7 +43,7 @@ describe('app peer connections: the app\'s ICE servers and the far end', () => {
     const media = t.services[0]!;
     const pair = (remoteAddress: string, remoteType: 'host' | 'prflx' = 'host'): PairStats => ({ id: 'p', state: 'succeeded', nominated: true, requestsSent: 3, responsesReceived: 3, requestsReceived: 3, local: { type: 'host', protocol: 'udp', relayProtocol: null, address: '10.1.0.10', port: 5000 }, remote: { type: remoteType, protocol: 'udp', relayProtocol: null, address: remoteAddress, port: 6000 } });
     const judge = (p: PairStats) =>
-      judgeOneEnd({ expected, connected: true, settled: true, ice, here: { side: here, checks: { gathered: [], received: [], nominations: [], checkTimes: {}, final: { t: 0, selectedId: 'p', pairs: [p] } } }, there: { side: there, checks: null }, publicNatAddresses: t.routers.filter((r) => r.upstream === null).map((r) => r.wanIp) });
+      judgeOneEnd({ expected, connected: true, settled: true, ice, here: { side: here, checks: { gathered: [], received: [], nominations: [], final: { t: 0, selectedId: 'p', pairs: [p] } } }, there: { side: there, checks: null }, publicNatAddresses: t.routers.filter((r) => r.upstream === null).map((r) => r.wanIp) });
     expect(judge(pair(media.publicIp))).to.include({ status: 'pass', settledClass: 'srflx' });
     // The server announcing only its private address (the classic 1:1 NAT failure): its checks arrive from its public
     // address, which nobody signalled, so this end learns it as peer-reflexive: not the srflx path predicted.

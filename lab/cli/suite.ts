@@ -110,11 +110,11 @@ const MATRIX_FILE = join('suites', 'connectivity', 'connectivity.test.ts');
  * their processes start no more labs and browsers than they must: the resilience suite's mapping
  * lifetime file (a lab of its own) run apart from the suite made the matrix slower (135 s, not 115).
  */
-const UNIT_SECONDS: Readonly<Record<string, number>> = { 'connectivity/connectivity.test.ts': 80, resilience: 110, api: 50, turn: 45, connectivity: 5 };
+const UNIT_SECONDS: Readonly<Record<string, number>> = { [relative('suites', MATRIX_FILE)]: 80, resilience: 110, api: 50, turn: 45, connectivity: 5 };
 const isMatrix = (f: string) => f.endsWith(MATRIX_FILE);
 /** What balance() keeps together: the file when UNIT_SECONDS names it, else its suite. */
 function unitOf(file: string): string {
-  const path = /suites\/(.+)$/.exec(file)?.[1] ?? file;
+  const path = /^.*\/suites\/(.+)$/.exec(file)?.[1] ?? file;
   return path in UNIT_SECONDS ? path : path.split('/')[0]!;
 }
 const unitSeconds = (unit: string): number => UNIT_SECONDS[unit] ?? 10;

@@ -124,7 +124,7 @@ export interface CallResult {
   reason?: string;
   evidence: string;
   command: string;
-  /** The same call with STUN only, made when a relay was nominated while the predicted direct path was pending (runCall). */
+  /** The same call with STUN only, made when a relay was selected before the direct path was tested (runCall, relayFirstPending). */
   directRetest?: { verdict: Verdict; evidence: string; command: string };
 }
 
@@ -773,9 +773,10 @@ function timelineText(t0: number, ev: { a: AgentEvidence; b: AgentEvidence }, er
 
 /**
  * Runs one call start to finish: open, negotiate, result, close. The call closes while its evidence
- * is written; it returns once every file is (evidence is written even on failure). A relay that was
- * nominated while the predicted direct path was still being checked is decided by the same call
- * with STUN only (withDirectRetest), whose evidence is in `direct-retest/` of `dir`.
+ * is written; it returns once every file is (evidence is written even on failure). A relay
+ * selected before the direct path was tested (nominated while a predicted direct path was being
+ * checked, or a predicted relay on untested direct pairs) is decided by the same call with STUN
+ * only (withDirectRetest), whose evidence is in `direct-retest/` of `dir`.
  */
 export async function runCall(lab: StartedLab, fleet: BrowserFleet, spec: CallSpec, dir: string, opts: CallOrigin = {}): Promise<CallResult> {
   const r = await callOnce(lab, fleet, spec, dir, opts);

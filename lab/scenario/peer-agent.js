@@ -48,10 +48,10 @@
    * first check for a direct pair while a relay is selected (how long the verdict needs it tested,
    * DIRECT_TESTED_MS), `switchGraceMs` from when it appeared or the call connected (the later) for
    * a pair that outranks a selected direct pair (a reachable check in the lab is answered within a
-   * few round trips of milliseconds; both engines have re-sent it several times by then). A pair already
-   * answered but left in progress (Firefox, when the answer's mapped address made a prflx pair
-   * valid) has shown its path and holds nothing up; nor does a pair whose remote address is one the
-   * harness says this host cannot reach.
+   * few round trips of milliseconds; both engines have re-sent it several times by then). A pair
+   * already answered but left in progress (Firefox, when the answer's mapped address made a prflx
+   * pair valid) has shown its path and holds nothing up; nor does a pair whose remote address is
+   * one the harness says this host cannot reach.
    */
   const pairView = (s, stats) => {
     const pairs = [...stats.values()].filter((x) => x.type === 'candidate-pair');

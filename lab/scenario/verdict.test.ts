@@ -262,6 +262,22 @@ describe('judgeCall: a predicted relay stands only on a tested direct path (reco
     expect(stands.reason).to.match(/^the direct path is blocked as predicted: the same call with STUN only failed as predicted/);
   });
 
+  it('a relay of another class than predicted is unexpected as before, not re-tested into a pass', () => {
+    const { input } = fixture('relay-untested-leak');
+    const v = judgeCall({ ...input, expected: { ...input.expected, outcome: 'relay-tcp' } });
+    expect(v.status, v.reason).to.equal('unexpected');
+    expect(relayFirstPending(v), v.result).to.equal(false);
+  });
+
+  it('a retest that cannot be judged (its STUN server did not answer) makes the relay unknown, not unexpected', () => {
+    const { input } = fixture('relay-untested-leak');
+    const broken = judgeCall(fixture('fail-dead-stun').input);
+    expect(broken.status).to.equal('unknown');
+    const v = withDirectRetest(judgeCall(input), input.expected, broken);
+    expect(v.status).to.equal('unknown');
+    expect(v.reason).to.match(/; the same call with STUN only was unknown: /);
+  });
+
   it('evidence with no check times (the app recorder, older recordings) is judged as before', () => {
     const { input } = fixture('relay-untested-leak');
     const strip = (c: VerdictInput['checks']['a']) => {

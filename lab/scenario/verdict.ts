@@ -269,7 +269,9 @@ function couldCarry(r: ReadPair, s: Side, expected: Prediction): boolean {
 }
 
 function directPath(sides: readonly Side[], expected: Prediction): DirectPath {
-  const ok = sides.flatMap((s) => snapshots(s).flatMap((snap) => pairsOf(snap, s).filter((r) => r.direct && answered(r.pair)).map((r) => ({ r, s }))));
+  // Answered in a snapshot, or at an agent sample after the last one (checkTimes).
+  const answeredBy = (s: Side) => (r: ReadPair) => answered(r.pair) || (s.checks.checkTimes?.[r.pair.id]?.answered ?? null) !== null;
+  const ok = sides.flatMap((s) => snapshots(s).flatMap((snap) => pairsOf(snap, s).filter((r) => r.direct && answeredBy(s)(r)).map((r) => ({ r, s }))));
   if (ok.length) return { state: 'succeeded', pair: ok[0]!.r.text, class: classifyCall(...ok.map(({ r, s }) => pathView(r, s))) };
   for (const s of sides) {
     // The pairs when this agent first selected a relayed pair.
@@ -281,29 +283,30 @@ function directPath(sides: readonly Side[], expected: Prediction): DirectPath {
   return ended.length ? { state: 'failed', pair: ended[0]!.text, class: null } : { state: 'none', pair: null, class: null };
 }
 
-/** How long a pair was checked: from its first check until it failed or was cancelled, else until `readAt`. */
-const checkedMs = (t: PairTimes | undefined, readAt: number): number => (t?.checked ? Math.round((t.ended ?? readAt) - t.checked) : 0);
+/** How long a pair was checked by `readAt`: from its first check until it failed or was cancelled, else until `readAt`. */
+const checkedMs = (t: PairTimes | undefined, readAt: number): number => (t?.checked && t.checked < readAt ? Math.round(Math.min(t.ended ?? readAt, readAt) - t.checked) : 0);
 
 /**
  * Where the direct path of a relayed call was not tested long enough to rule it out: on either
- * side, a direct pair that could carry it checked for less than DIRECT_TESTED_MS (or never), or
- * no such pair checked that long although the other side gathered an address this side could
- * check (a path through two NATs opens only once both sides have sent). Null when it was tested,
- * or when no check times were recorded.
+ * side, a direct pair that could carry it checked for less than DIRECT_TESTED_MS (or never) and
+ * not failed by the engine's own retries, or no such pair at all although the other side gathered
+ * an address this side could check (a path through two NATs opens only once both sides have sent).
+ * Null when it was tested, or when either side's check times were not recorded.
  */
 function untestedDirect(sides: readonly Side[], expected: Prediction): string | null {
+  if (sides.some((s) => !s.checks.checkTimes)) return null;
   for (const s of sides) {
-    const times = s.checks.checkTimes;
-    if (!times) return null;
+    const times = s.checks.checkTimes!;
     const readAt = s.checks.final.t;
     const pairs = pairsOf(s.checks.final, s).filter((x) => x.direct && couldCarry(x, s, expected));
-    const short = pairs.find((r) => checkedMs(times[r.pair.id], readAt) < DIRECT_TESTED_MS);
+    const short = pairs.find((r) => r.pair.state !== 'failed' && checkedMs(times[r.pair.id], readAt) < DIRECT_TESTED_MS);
     if (short) {
       const t = times[short.pair.id];
-      return t?.checked ? `${short.text} was checked for ${checkedMs(t, readAt)} ms${t.ended ? ', then ended' : ' when the pairs were read'} (< ${DIRECT_TESTED_MS} ms)` : `${short.text} was never checked`;
+      const ms = checkedMs(t, readAt);
+      return ms ? `${short.text} was checked for ${ms} ms${t?.ended ? ', then ended' : ' when the pairs were read'} (< ${DIRECT_TESTED_MS} ms)` : `${short.text} was never checked`;
     }
     const other = s.name === 'A' ? 'B' : 'A';
-    const target = s.other.gathered.find((c) => c.protocol === 'udp' && (c.type === 'srflx' || (c.type === 'host' && (s.otherPeer.nat === null || s.sameLan))));
+    const target = s.other.gathered.find((c) => c.protocol === 'udp' && (c.type === 'srflx' || (c.type === 'host' && s.otherPeer.nat === null)));
     if (target && !pairs.length) return `${s.name} checked no direct pair, though ${other} gathered ${target.type} ${target.address}:${target.port}`;
   }
   return null;
@@ -354,12 +357,15 @@ function connectedVerdict(input: VerdictInput, sides: readonly Side[], direct: D
   if (isRelayClass(expected.outcome) && direct.state === 'succeeded') {
     return bad(`${cls}, though a direct check succeeded`, `a direct pair's check succeeded (${direct.pair}): a NAT or firewall let through a direct path the oracle rules out (${expected.reason})`);
   }
-  const untested = isRelayClass(expected.outcome) && isRelayClass(cls) ? untestedDirect(sides, expected) : null;
-  if (untested) return bad(`${cls}, ${RELAY_FIRST_PENDING}`, `the relay was selected before the direct path was tested: ${untested}`);
   // Another relay class accepted because the engines rank both alike: only when the gathered priorities show the tie.
   const tie = cls !== expected.outcome && outcomeMatches(expected, cls) ? tieContradiction(expected, relayPriorities(input)) : null;
   if (tie) return bad(cls, `${cls} is accepted for ${expected.outcome} only on equally ranked relay candidates: ${tie}`);
-  if (outcomeMatches(expected, cls)) return input.settled ? { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` } : unknown(`not settled: the selected pairs were still changing or a better pair was still being checked when read; ${at}`, cls);
+  if (outcomeMatches(expected, cls)) {
+    if (!input.settled) return unknown(`not settled: the selected pairs were still changing or a better pair was still being checked when read; ${at}`, cls);
+    const untested = isRelayClass(expected.outcome) ? untestedDirect(sides, expected) : null;
+    if (untested) return bad(`${cls}, ${RELAY_FIRST_PENDING}`, `the relay was selected before the direct path was tested: ${untested}`);
+    return { status: 'pass', result: expected.outcome, settledClass: cls, reason: `${at}, as predicted` };
+  }
   if (isRelayClass(cls) && !isRelayClass(expected.outcome)) return relayFirst(expected, cls, direct, at);
   const mapped = seen.find((r) => r.mapped);
   if (cls === 'prflx' && mapped) return bad(cls, `${mapped.mapped} is peer-reflexive and no candidate the other side signalled: its NAT mapped a new address for this peer, where the oracle predicted ${expected.outcome} (${expected.reason})`);
@@ -384,7 +390,7 @@ function relayFirst(expected: Prediction, cls: OutcomeClass, direct: DirectPath,
   return core('unexpected', cls, `no direct check succeeded and none was pending when the relay was nominated: ${why}, where the oracle predicted ${expected.outcome} (${expected.reason})`);
 }
 
-/** A relay settled while the predicted direct path was still being checked (relayFirst): the direct path was never tested. */
+/** A relay whose direct path was never tested: nominated while the predicted direct path was being checked (relayFirst), or a predicted relay on untested direct pairs (untestedDirect). */
 export const relayFirstPending = (v: Verdict): boolean => v.status === 'unexpected' && v.result.endsWith(RELAY_FIRST_PENDING);
 
 /**
@@ -408,8 +414,12 @@ function relayRetested(first: Verdict, expected: Prediction, retest: Verdict): V
   if (retest.status === 'pass' && retest.result === 'fail') {
     return { ...first, status: 'pass', result: expected.outcome, reason: `the direct path is blocked as predicted: the same call with STUN only ${retest.reason}; in this call ${first.reason}` };
   }
-  const what = retest.settledClass ? `connected (${retest.settledClass}): a NAT or firewall let through a direct path the oracle rules out` : `${retest.status}, ${retest.reason}`;
-  return { ...first, result: first.result, reason: `${first.reason}; the same call with STUN only ${what}` };
+  if (retest.settledClass) {
+    return { ...first, reason: `${first.reason}; the same call with STUN only connected (${retest.settledClass}): a NAT or firewall let through a direct path the oracle rules out` };
+  }
+  // A retest that could not be judged (a lost STUN answer, no checks) proves nothing either way.
+  const status = retest.status === 'unknown' ? 'unknown' : first.status;
+  return { ...first, status, reason: `${first.reason}; the same call with STUN only was ${retest.status}: ${retest.reason}` };
 }
 
 /** What a side's configuration lets it gather: each must be there for a failure to mean anything. */

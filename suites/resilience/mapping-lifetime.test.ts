@@ -9,8 +9,8 @@ import { ExpiryWatch, natMappings, suspendHost, waitFor } from './probes.ts';
 import { dataBack, pairId, pairs, prelaunch, publicOf, routerOf, runScenario, UP } from './scenario.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-// A file of its own (the suite's longest scenario, in a lab of its own): `icelab suite` can run it
-// in another process than the rest of the suite.
+// A file of its own: the suite's longest scenario, in a lab of its own (lab/cli/suite.ts keeps it
+// in the resilience suite's process: apart, its lab and browsers slowed the matrix).
 describe('resilience', function () {
   describe('NAT mapping lifetime', function () {
     // The shared lab's NATs keep idle mappings 120 s (RFC 4787 REQ-5): too long for a test. This

@@ -11,9 +11,9 @@ import { callStory, labelCall } from '../../lab/report/call-report.ts';
 import { attachDir, evidenceRoot, gate, safeName, suiteEngines, unavailable, type SuiteEnv } from '../support/fixture.ts';
 import { waitFor, type NatMapping } from './probes.ts';
 
-export const engines = suiteEngines();
+const engines = suiteEngines();
 // Every engine calls Chromium, the reference peer: chromium↔chromium, firefox↔chromium, webkit↔chromium.
-export const partner: EngineName = engines.includes('chromium') ? 'chromium' : engines[0]!;
+const partner: EngineName = engines.includes('chromium') ? 'chromium' : engines[0]!;
 export const pairs = engines.map((a) => ({ a, b: partner }));
 
 // Shared-lab hosts. A symmetric NAT picks a new random port for a new mapping, so flushing its
@@ -96,7 +96,7 @@ export async function runScenario(ctx: Context, env: SuiteEnv, sc: Scenario, bod
   }
 }
 
-export async function callScenario(ctx: Context, env: SuiteEnv, sc: Scenario, body: (call: Call, story: Story) => Promise<Check[]>): Promise<void> {
+async function callScenario(ctx: Context, env: SuiteEnv, sc: Scenario, body: (call: Call, story: Story) => Promise<Check[]>): Promise<void> {
   const dir = join(evidenceRoot(), safeName(sc.id));
   const call = await Call.open(env.lab, env.fleet, sc.spec, dir).catch((e: unknown) => unavailable(ctx, e));
   const story = new Story();
