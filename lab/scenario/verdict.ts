@@ -66,8 +66,8 @@ export interface PeerChecks {
   /** The pairs when the selected pairs had settled (or, without a connection, the last poll that saw any). */
   final: PairSnapshot;
   /**
-   * Per pair id: when it appeared, was first checked and first answered (epoch ms, at the peer
-   * agent's samples). Absent where nothing tracked them (the app recorder, evidence recorded before
+   * Per pair id: when it appeared, was first checked, first answered and ended (epoch ms, at the
+   * peer agent's samples). Absent where nothing tracked them (the app recorder, evidence recorded before
    * 2026-12-01): the verdict then cannot say how long a direct path was tested.
    */
   checkTimes?: Record<string, PairTimes>;
@@ -270,8 +270,8 @@ function couldCarry(r: ReadPair, s: Side, expected: Prediction): boolean {
 
 function directPath(sides: readonly Side[], expected: Prediction): DirectPath {
   // Answered in a snapshot, or at an agent sample after the last one (checkTimes).
-  const answeredBy = (s: Side) => (r: ReadPair) => answered(r.pair) || (s.checks.checkTimes?.[r.pair.id]?.answered ?? null) !== null;
-  const ok = sides.flatMap((s) => snapshots(s).flatMap((snap) => pairsOf(snap, s).filter((r) => r.direct && answeredBy(s)(r)).map((r) => ({ r, s }))));
+  const answeredOn = (s: Side, r: ReadPair) => answered(r.pair) || typeof s.checks.checkTimes?.[r.pair.id]?.answered === 'number';
+  const ok = sides.flatMap((s) => snapshots(s).flatMap((snap) => pairsOf(snap, s).filter((r) => r.direct && answeredOn(s, r)).map((r) => ({ r, s }))));
   if (ok.length) return { state: 'succeeded', pair: ok[0]!.r.text, class: classifyCall(...ok.map(({ r, s }) => pathView(r, s))) };
   for (const s of sides) {
     // The pairs when this agent first selected a relayed pair.
